@@ -1,0 +1,1 @@
+"""Code both services share: the contracts between them, logging and settings helpers."""
