@@ -1,0 +1,1 @@
+"""Helpers the test suites share: servers on free ports, AWS resources, sample images."""
