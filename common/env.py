@@ -28,8 +28,13 @@ def env_opt(name: str, env: Mapping[str, str] = os.environ) -> str | None:
     return _raw(env, name)
 
 
-def env_int(name: str, default: int, env: Mapping[str, str] = os.environ, lo: int | None = None,
-            hi: int | None = None) -> int:
+def env_int(
+    name: str,
+    default: int,
+    env: Mapping[str, str] = os.environ,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> int:
     value = _raw(env, name)
     try:
         number = default if value is None else int(value)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_context", default=None)
 _secrets: set[str] = set()
 CONTEXT_KEYS = ("update_id", "chat_id", "prediction_id", "message_id")
 
@@ -25,7 +25,9 @@ CONTEXT_KEYS = ("update_id", "chat_id", "prediction_id", "message_id")
 @contextlib.contextmanager
 def log_context(**ids: object) -> Iterator[None]:
     """Attach ids to every log record emitted inside the block."""
-    token = _context.set({**_context.get(), **{k: v for k, v in ids.items() if v is not None}})
+    token = _context.set(
+        {**(_context.get() or {}), **{k: v for k, v in ids.items() if v is not None}}
+    )
     try:
         yield
     finally:
@@ -58,8 +60,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        entry.update(_context.get())
-        for key in CONTEXT_KEYS + ("timings",):
+        entry.update(_context.get() or {})
+        for key in (*CONTEXT_KEYS, "timings"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -72,6 +74,7 @@ def configure_logging(
     level: str = "INFO",
     log_group: str | None = None,
     logs_client: object | None = None,
+    stream: object | None = None,
 ) -> None:
     """Log JSON lines to stderr and, when a log group is given, to CloudWatch Logs.
 
@@ -84,10 +87,10 @@ def configure_logging(
         if getattr(handler, "_polybot_owned", False):
             root.removeHandler(handler)
     formatter = JsonFormatter(service)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(formatter)
-    stream._polybot_owned = True  # type: ignore[attr-defined]
-    root.addHandler(stream)
+    console = logging.StreamHandler(stream or sys.stderr)
+    console.setFormatter(formatter)
+    console._polybot_owned = True  # type: ignore[attr-defined]
+    root.addHandler(console)
     # Keep third-party chatter (and any URL that carries the bot token) out of the logs.
     for noisy in ("botocore", "boto3", "urllib3", "TeleBot", "s3transfer", "watchtower"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# checkov pins older boto3/packaging releases, so it has a venv of its own.
+CHECKOV = str(ROOT / ".venv" / "checkov" / "bin" / "checkov")
 SKIP_DIRS = {".venv", ".git", "artifacts", "node_modules", ".pytest_cache", ".ruff_cache"}
 
 
@@ -40,7 +42,13 @@ def checks() -> list[tuple[str, list[str], list[str]]]:
         ("cfn-lint", [str(BIN / "cfn-lint")], tpl),
         (
             "checkov",
-            [str(ROOT / ".venv/checkov/bin/checkov"), "--quiet", "--compact", "--framework", "cloudformation"],
+            [
+                str(ROOT / ".venv/checkov/bin/checkov"),
+                "--quiet",
+                "--compact",
+                "--framework",
+                "cloudformation",
+            ],
             [arg for t in tpl for arg in ("-f", t)],
         ),
         ("shellcheck", [str(BIN / "shellcheck"), "-x"], shell_scripts()),

@@ -1,0 +1,81 @@
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from common import contracts
+from common.contracts import InvalidJob, Job
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
+
+
+def load_job_fixture() -> dict:
+    return json.loads((FIXTURES / "job_v1.json").read_text())
+
+
+def test_fixture_job_parses_and_round_trips():
+    data = load_job_fixture()
+    job = Job.from_json(json.dumps(data))
+    assert job.prediction_id == data["prediction_id"]
+    assert json.loads(job.to_json()) == data
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"v": 2}, "unsupported job version"),
+        ({"v": None}, "unsupported job version"),
+        ({"prediction_id": "not-a-uuid"}, "prediction_id"),
+        ({"chat_id": "123"}, "chat_id"),
+        ({"chat_id": True}, "chat_id"),
+        ({"message_id": 1.5}, "message_id"),
+        ({"bucket": ""}, "bucket"),
+        ({"image_key": "originals/1/other.jpg"}, "image_key"),
+        ({"image_key": "../../etc/passwd"}, "image_key"),
+    ],
+)
+def test_job_rejects_contract_violations(change, reason):
+    data = {**load_job_fixture(), **change}
+    with pytest.raises(InvalidJob, match=reason):
+        Job.from_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]", b"null", "\u00ff"])
+def test_job_rejects_bodies_that_are_not_objects(body):
+    with pytest.raises(InvalidJob):
+        Job.from_json(body)
+
+
+def test_keys_follow_the_design():
+    pid = contracts.new_prediction_id()
+    assert contracts.is_prediction_id(pid)
+    assert contracts.original_key(7, pid, "png") == f"originals/7/{pid}.png"
+    assert contracts.predicted_key(pid) == f"predictions/{pid}.jpg"
+    with pytest.raises(ValueError):
+        contracts.original_key(7, pid, "../x")
+
+
+def test_item_fixtures_use_known_statuses_and_keys():
+    for name in ("item_done.json", "item_failed.json"):
+        item = json.loads((FIXTURES / name).read_text(), parse_float=Decimal)
+        assert item["status"] in contracts.STATUSES
+        assert contracts.is_prediction_id(item["prediction_id"])
+        assert item["original_key"].startswith(f"originals/{item['chat_id']}/")
+    done = json.loads((FIXTURES / "item_done.json").read_text(), parse_float=Decimal)
+    assert done["counts"] == contracts.counts_of(done["labels"])
+
+
+def test_counts_are_most_frequent_first_then_by_name():
+    labels = [{"class": c} for c in ["tie", "person", "bus", "person", "car", "car", "person"]]
+    assert list(contracts.counts_of(labels).items()) == [
+        ("person", 3),
+        ("car", 2),
+        ("bus", 1),
+        ("tie", 1),
+    ]
+
+
+def test_utc_now_iso_is_utc_with_z():
+    stamp = contracts.utc_now_iso()
+    assert stamp.endswith("Z") and "T" in stamp
