@@ -1,0 +1,103 @@
+"""YOLOv5, loaded once per process from a verified checkpoint, run on RGB arrays.
+
+The yolov5 package imports ultralytics, which by default pip-installs missing packages at
+run time (and yolov5 has its own switch for the same). A worker must never change its own
+environment, so both switches are turned off in os.environ *before* the first import: the
+packages read them at import time. Image decoding stays in yolo5.images (we hand the model
+arrays), so ultralytics' patched Image.open never sees untrusted bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.contracts import counts_of
+from yolo5.annotate import annotated_jpeg
+from yolo5.weights import verify
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detection:
+    labels: list[dict]  # [{"class": str, "confidence": float, "bbox": [x1, y1, x2, y2]}]
+    counts: dict[str, int]
+    annotated_jpeg: bytes
+    inference_ms: float
+
+
+class Detector:
+    """Owns the model. Call detect() from one thread only (the worker's main thread)."""
+
+    def __init__(
+        self,
+        weights: Path,
+        model_name: str,
+        img_size: int = 640,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        torch_threads: int = 0,
+    ) -> None:
+        self.model_name = model_name
+        self.img_size = img_size
+        self._model = _load(weights, conf, iou, torch_threads)
+        self.loads = 1
+
+    def warm_up(self) -> None:
+        """Run once on a blank image so the first real job doesn't pay for lazy init."""
+        started = time.perf_counter()
+        self._model(np.zeros((self.img_size, self.img_size, 3), dtype=np.uint8), size=self.img_size)
+        logger.info("model warm", extra={"timings": {"warmup_ms": _ms_since(started)}})
+
+    def detect(self, rgb: np.ndarray) -> Detection:
+        started = time.perf_counter()
+        results = self._model(rgb, size=self.img_size)
+        inference_ms = _ms_since(started)
+        names = results.names
+        height, width = rgb.shape[:2]
+        labels = []
+        for *box, confidence, cls in results.xyxy[0].tolist():
+            x1, y1, x2, y2 = (round(v) for v in box)
+            labels.append({
+                "class": names[int(cls)],
+                "confidence": round(float(confidence), 4),
+                "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
+            })  # fmt: skip
+        return Detection(labels, counts_of(labels), annotated_jpeg(rgb, labels), inference_ms)
+
+
+def _load(weights: Path, conf: float, iou: float, torch_threads: int):
+    verify(weights)  # the checkpoint is a pickle: never unpickle an unverified file
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    os.environ["YOLOv5_AUTOINSTALL"] = "false"  # noqa: SIM112 - yolov5 spells it this way
+    import torch
+
+    # Importing yolov5.models.yolo puts yolov5's directory on sys.path, which the checkpoint's
+    # pickled class paths ("models.yolo.DetectionModel") need.
+    import yolov5.models.yolo  # noqa: F401
+    from yolov5.models.common import AutoShape
+
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    started = time.perf_counter()
+    # weights_only=False is safe only because verify() matched the pinned sha256 above.
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)  # nosec B614
+    model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
+    if isinstance(model.names, list | tuple):
+        model.names = dict(enumerate(model.names))
+    wrapped = AutoShape(model)
+    wrapped.conf = conf
+    wrapped.iou = iou
+    logger.info("model loaded from %s", weights.name,
+                extra={"timings": {"load_ms": _ms_since(started)}})  # fmt: skip
+    return wrapped
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

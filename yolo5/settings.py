@@ -1,0 +1,65 @@
+"""The worker's configuration: read once from the environment into one typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.env import env_bool, env_float, env_int, env_opt, env_str
+
+MIB = 1024 * 1024
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "polybot"
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs_queue_url: str
+    predictions_table: str
+    results_url: str
+    images_bucket: str | None = None
+    aws_region: str = "us-east-1"
+    log_level: str = "INFO"
+    log_group: str | None = None
+    weights: Path | None = None
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    allow_download: bool = True
+    model_name: str = "yolov5n"
+    img_size: int = 640
+    conf: float = 0.25
+    iou: float = 0.45
+    torch_threads: int = 0
+    batch_size: int = 1
+    wait_seconds: int = 20
+    max_receive_count: int = 3
+    health_file: Path = Path("/tmp/yolo5.health")  # noqa: S108 - a liveness stamp, not a secret
+    max_image_bytes: int = 20 * MIB
+    max_image_pixels: int = 40_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        weights = env_opt("YOLO_WEIGHTS", env)
+        return cls(
+            jobs_queue_url=env_str("JOBS_QUEUE_URL", env=env),
+            predictions_table=env_str("PREDICTIONS_TABLE", env=env),
+            results_url=env_str("POLYBOT_RESULTS_URL", env=env),
+            images_bucket=env_opt("IMAGES_BUCKET", env),
+            aws_region=env_str("AWS_REGION", "us-east-1", env),
+            log_level=env_str("LOG_LEVEL", "INFO", env),
+            log_group=env_opt("LOG_GROUP", env),
+            weights=Path(weights).expanduser() if weights else None,
+            cache_dir=Path(env_str("YOLO_CACHE_DIR", "~/.cache/polybot", env)).expanduser(),
+            allow_download=env_bool("YOLO_ALLOW_DOWNLOAD", True, env),
+            model_name=env_str("YOLO_MODEL", "yolov5n", env),
+            img_size=env_int("YOLO_IMG_SIZE", 640, env, lo=32, hi=4096),
+            conf=env_float("YOLO_CONF", 0.25, env),
+            iou=env_float("YOLO_IOU", 0.45, env),
+            torch_threads=env_int("TORCH_THREADS", 0, env, lo=0, hi=256),
+            batch_size=env_int("WORKER_BATCH_SIZE", 1, env, lo=1, hi=10),
+            wait_seconds=env_int("WORKER_WAIT_SECONDS", 20, env, lo=0, hi=20),
+            max_receive_count=env_int("MAX_RECEIVE_COUNT", 3, env, lo=1, hi=1000),
+            health_file=Path(env_str("HEALTH_FILE", "/tmp/yolo5.health", env)),  # noqa: S108
+            max_image_bytes=env_int("MAX_IMAGE_BYTES", 20 * MIB, env, lo=1),
+            max_image_pixels=env_int("MAX_IMAGE_PIXELS", 40_000_000, env, lo=1),
+        )
