@@ -1,19 +1,11 @@
-"""Real sample photos: the ones that ship inside the yolov5 package."""
+"""Real sample photos and the shared real weights."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from local.samples import sample_image
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[3] / "shared" / "models" / "yolov5n.pt"
 
-
-def sample_image(name: str) -> Path:
-    """bus.jpg or zidane.jpg, found without importing yolov5 (which imports torch)."""
-    spec = importlib.util.find_spec("yolov5")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("the yolov5 package is not installed")
-    path = Path(spec.origin).parent / "data" / "images" / name
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    return path
+__all__ = ["SHARED_WEIGHTS", "sample_image"]

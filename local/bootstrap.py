@@ -1,0 +1,137 @@
+"""Create the local stack's AWS side in the moto server and hand its outputs to the services.
+
+Runs as a Procfile process: wait for moto → deploy the project's own data template
+(cloudformation/data.yaml, the same one AWS gets) → create what moto's CloudFormation skips
+(the bot-token secret) → write the outputs for the services → wait for polybot → register
+the webhook (the one place local mode does it) → mark the stack ready → stay up until
+stopped, because honcho stops the whole stack when any process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import requests
+from botocore.exceptions import ClientError
+
+from common.env import env_str
+from common.jsonlog import configure_logging, register_secret
+from local.config import DATA_TEMPLATE, LocalConfig
+
+log = logging.getLogger("local.bootstrap")
+
+
+def wait_for_http(url: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+def deploy_data_stack(cloudformation, cfg: LocalConfig) -> dict[str, str]:
+    try:
+        cloudformation.create_stack(
+            StackName=cfg.stack_name,
+            TemplateBody=DATA_TEMPLATE.read_text(),
+            Parameters=[{"ParameterKey": "Prefix", "ParameterValue": cfg.prefix}],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "AlreadyExistsException":
+            raise
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName=cfg.stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    stack = cloudformation.describe_stacks(StackName=cfg.stack_name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def ensure_secret(secrets, outputs: dict[str, str], token: str) -> str:
+    """Store the token; moto's CloudFormation may skip AWS::SecretsManager::Secret."""
+    secret_id = outputs.get("BotTokenSecretArn") or outputs["BotTokenSecretName"]
+    try:
+        return secrets.put_secret_value(SecretId=secret_id, SecretString=token)["ARN"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    name = outputs["BotTokenSecretName"]
+    return secrets.create_secret(Name=name, SecretString=token)["ARN"]
+
+
+def service_env(cfg: LocalConfig, outputs: dict[str, str], secret_arn: str) -> dict[str, str]:
+    return {
+        "IMAGES_BUCKET": outputs["ImagesBucketName"],
+        "JOBS_QUEUE_URL": outputs["JobsQueueUrl"],
+        "PREDICTIONS_TABLE": outputs["PredictionsTableName"],
+        "TELEGRAM_TOKEN_SECRET_ID": secret_arn,
+        "TELEGRAM_API_URL": cfg.emulator_url,
+        "PUBLIC_URL": cfg.polybot_url,
+        "POLYBOT_RESULTS_URL": f"{cfg.polybot_url}/results",
+    }
+
+
+def write_env_file(path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(f"{k}={v}\n" for k, v in sorted(values.items())))
+    tmp.replace(path)  # atomic: a waiting service never reads half a file
+
+
+def register_webhook(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "polybot.register_webhook"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"webhook registration failed: {result.stderr.strip()[-500:]}")
+
+
+def main() -> int:
+    configure_logging("bootstrap")
+    cfg = LocalConfig.from_env()
+    token = env_str("EMULATOR_TOKEN")
+    register_secret(token)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        wait_for_http(f"{cfg.moto_url}/moto-api/", 60, "the moto server")
+        session = boto3.session.Session(region_name=cfg.region)
+        outputs = deploy_data_stack(
+            session.client("cloudformation", endpoint_url=cfg.moto_url), cfg
+        )
+        log.info("data stack %s deployed into moto: %s", cfg.stack_name, sorted(outputs))
+        secret_arn = ensure_secret(
+            session.client("secretsmanager", endpoint_url=cfg.moto_url), outputs, token
+        )
+        env = service_env(cfg, outputs, secret_arn)
+        write_env_file(cfg.outputs_file, env)
+        wait_for_http(f"{cfg.polybot_url}/healthz", 120, "polybot")
+        register_webhook(env)
+        log.info("webhook registered at %s/telegram/webhook", cfg.polybot_url)
+        cfg.ready_file.write_text(f"{cfg.emulator_url}/\n")
+    except Exception as exc:  # noqa: BLE001 - report any bootstrap failure in one clear line
+        log.error("bootstrap failed: %s: %s", type(exc).__name__, exc)
+        return 1
+    stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Local mode's settings: the fixed default ports and where the running stack keeps its state.
+
+This is the one place the local ports are written down; every local tool reads them here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.env import env_int, env_str
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_TEMPLATE = ROOT / "cloudformation" / "data.yaml"
+PROCFILE = ROOT / "local" / "Procfile"
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    moto_port: int
+    emulator_port: int
+    polybot_port: int
+    state_dir: Path
+    region: str
+    prefix: str
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> LocalConfig:
+        return cls(
+            moto_port=env_int("MOTO_PORT", 5000, env=env, lo=1, hi=65535),
+            emulator_port=env_int("EMULATOR_PORT", 8081, env=env, lo=1, hi=65535),
+            polybot_port=env_int("POLYBOT_PORT", 8443, env=env, lo=1, hi=65535),
+            state_dir=Path(env_str("LOCAL_STATE_DIR", str(ROOT / ".cache" / "local"), env=env)),
+            region=env_str("AWS_REGION", "us-east-1", env=env),
+            prefix=env_str("LOCAL_PREFIX", "polybot-local", env=env),
+        )
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def polybot_url(self) -> str:
+        return f"http://127.0.0.1:{self.polybot_port}"
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.prefix}-data"
+
+    @property
+    def outputs_file(self) -> Path:
+        """Written by bootstrap once the data stack exists; the services wait for it."""
+        return self.state_dir / "stack.env"
+
+    @property
+    def ready_file(self) -> Path:
+        """Written by bootstrap once the webhook is registered: the stack serves."""
+        return self.state_dir / "ready"
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "moto": self.moto_port,
+            "emulator": self.emulator_port,
+            "polybot": self.polybot_port,
+        }
