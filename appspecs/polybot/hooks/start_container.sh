@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# ApplicationStart: run polybot; restarts with the instance. Logs ship through the app's
+# watchtower (LOG_GROUP in the env file), so docker keeps only a small local rotation.
+set -euo pipefail
+# shellcheck source=appspecs/polybot/hooks/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+require_env_file
+uri="$(image_uri)"
+stop_container # a rerun finds the container of the previous attempt
+log "starting ${SERVICE} from ${uri}"
+docker run --detach --name "$SERVICE" --restart unless-stopped \
+  --env-file "$SERVICE_ENV_FILE" \
+  --volume /etc/polybot:/etc/polybot:ro \
+  --publish "${SERVICE_PORT}:${SERVICE_PORT}" \
+  --stop-timeout "$STOP_TIMEOUT" \
+  --log-driver json-file --log-opt max-size=10m --log-opt max-file=3 \
+  "$uri" >/dev/null || die "docker run ${uri} failed"
