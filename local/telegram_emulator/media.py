@@ -1,0 +1,107 @@
+"""Turning uploaded bytes into Telegram's media objects: PhotoSize lists and Documents.
+
+Telegram stores every photo as several JPEG sizes and a client picks one; polybot must take
+the largest, so the emulator makes the list realistic: small thumbnails first, largest last.
+"""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+from pathlib import PurePosixPath
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .state import EmulatorState, StoredFile
+
+THUMBNAIL_SIDES = (90, 320, 800)
+# Telegram keeps photos up to this long side; bigger ones are scaled down.
+MAX_PHOTO_SIDE = 2560
+_ORIENTATION = 0x0112
+
+
+class NotAnImage(ValueError):
+    """Bytes Pillow cannot decode: a Telegram client would not send them as a photo."""
+
+
+def _decode(data: bytes) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise NotAnImage(f"not a decodable image: {type(exc).__name__}") from None
+    return image
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=87)
+    return buffer.getvalue()
+
+
+def _photo_size(stored: StoredFile, width: int, height: int) -> dict:
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": stored.size,
+        "width": width,
+        "height": height,
+    }
+
+
+def store_photo(state: EmulatorState, data: bytes) -> list[dict]:
+    """Store a photo as thumbnails plus the full size; returns PhotoSizes, largest last.
+
+    The full size keeps the original bytes when it is a JPEG small enough, so a test can
+    compare what polybot downloaded with what it sent; anything else is re-encoded as JPEG,
+    as Telegram does.
+    """
+    image = _decode(data)
+    # Telegram applies the EXIF orientation; the original bytes are kept only when upright.
+    keep_original = image.format == "JPEG" and image.getexif().get(_ORIENTATION, 1) == 1
+    image = ImageOps.exif_transpose(image) or image
+    long_side = max(image.size)
+    sizes = []
+    for side in THUMBNAIL_SIDES:
+        if side >= long_side:
+            break
+        thumb = image.copy()
+        thumb.thumbnail((side, side))
+        stored = state.store_file(_jpeg(thumb), "photos", "jpg", "image/jpeg")
+        sizes.append(_photo_size(stored, *thumb.size))
+    if long_side > MAX_PHOTO_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE))
+        full = _jpeg(image)
+    else:
+        full = data if keep_original else _jpeg(image)
+    stored = state.store_file(full, "photos", "jpg", "image/jpeg")
+    sizes.append(_photo_size(stored, *image.size))
+    return sizes
+
+
+def guess_mime(filename: str) -> str:
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def store_document(
+    state: EmulatorState, data: bytes, filename: str, mime_type: str | None = None
+) -> dict:
+    """Store any bytes as a Document; the MIME type may be given (to lie, as clients can)."""
+    ext = PurePosixPath(filename).suffix.lstrip(".").lower()
+    ext = ext if ext.isalnum() and len(ext) <= 5 else "bin"
+    mime = mime_type or guess_mime(filename)
+    stored = state.store_file(data, "documents", ext, mime)
+    return {
+        "file_name": filename,
+        "mime_type": mime,
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": stored.size,
+    }

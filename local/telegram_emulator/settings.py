@@ -1,0 +1,27 @@
+"""The emulator's settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.env import env_int, env_str
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    port: int = 8081
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:  # the token must never reach a log line
+        return f"Settings(token=***, port={self.port}, log_level={self.log_level!r})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            token=env_str("EMULATOR_TOKEN", env=env),
+            port=env_int("EMULATOR_PORT", 8081, env=env, lo=1, hi=65535),
+            log_level=env_str("LOG_LEVEL", "INFO", env=env),
+        )
