@@ -1,0 +1,1 @@
+"""polybot: the Telegram-facing service (webhook -> S3/DynamoDB/SQS, /results -> the answer)."""

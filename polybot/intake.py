@@ -1,0 +1,186 @@
+"""The photo flow: Telegram file -> S3 original -> PENDING item -> SQS job -> "got it" reply.
+
+Exactly-once design (why it is safe to receive the same update twice, even concurrently):
+- The prediction id is derived from (chat_id, message_id), so every delivery of one message
+  maps to the same id, S3 key and item.
+- The original is stored with If-None-Match: * (never overwritten); the item is created with a
+  conditional put that also takes a short "queue claim". Only the claim holder sends the SQS
+  job; it then sets `queued_at` and drops the claim. A concurrent duplicate finds the live claim
+  and answers 200 without doing anything.
+- A transient AWS failure before the job is sent makes the webhook answer 503, so Telegram
+  redelivers; the claim is released first, so the redelivery finds an item without
+  `queued_at`, takes the claim and finishes the job (reusing the stored original). If even the
+  release fails, the claim expires after CLAIM_LEASE_SECONDS and a later redelivery finishes.
+- Once the job is sent the answer is 200 whatever happens next (a failed `queued_at` write or
+  reply): a redelivery must not send a second job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.contracts import Job, original_key, utc_now_iso
+from common.jsonlog import log_context
+from polybot import predictions, replies
+from polybot.clients import Clients
+from polybot.settings import Settings
+from polybot.telegram import TelegramError, TelegramRejected, TelegramUnavailable
+
+log = logging.getLogger(__name__)
+AWS_ERRORS = (BotoCoreError, ClientError)
+
+
+class TryAgain(Exception):
+    """A transient failure: answer non-2xx so Telegram delivers the update again."""
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    chat_id: int
+    message_id: int
+    update_id: int
+    file_id: str
+    file_size: int | None
+    ext: str
+    content_type: str
+
+
+def prediction_id_for(chat_id: int, message_id: int) -> str:
+    """A UUID4-shaped id that is the same for every delivery of one message."""
+    digest = hashlib.sha256(f"polybot:{chat_id}:{message_id}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def handle_photo(clients: Clients, settings: Settings, ref: PhotoRef) -> str:
+    """Run the photo flow; returns what happened. Raises TryAgain on transient failures."""
+    pid = prediction_id_for(ref.chat_id, ref.message_id)
+    with log_context(prediction_id=pid):
+        try:
+            existing = predictions.get(clients.table, pid)
+        except AWS_ERRORS as exc:
+            raise TryAgain(f"reading the item failed: {type(exc).__name__}") from exc
+        if existing is None:
+            outcome = _receive(clients, settings, ref, pid)
+            if outcome is not None:
+                return outcome
+        elif not _claim(clients, pid):
+            log.info("duplicate delivery of an already queued photo; nothing to do")
+            return "duplicate"
+        key = existing["original_key"] if existing else original_key(ref.chat_id, pid, ref.ext)
+        _send_job(clients, settings, ref, pid, key)
+        _tell(clients, ref, replies.RECEIVED)
+        return "queued"
+
+
+def _receive(clients: Clients, settings: Settings, ref: PhotoRef, pid: str) -> str | None:
+    """Download and store the photo and create the item; None when this call holds the claim."""
+    limit = settings.max_photo_bytes
+    if ref.file_size is not None and ref.file_size > limit:
+        log.info("photo refused: %s bytes > %s", ref.file_size, limit)
+        _tell(clients, ref, replies.too_big(limit))
+        return "too big"
+    data = _download(clients, ref, limit)
+    if isinstance(data, str):
+        return data
+    key = original_key(ref.chat_id, pid, ref.ext)
+    try:
+        clients.s3.put_object(
+            Bucket=settings.images_bucket,
+            Key=key,
+            Body=data,
+            ContentType=ref.content_type,
+            IfNoneMatch="*",  # never overwrite an original
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "PreconditionFailed":
+            raise TryAgain(f"storing the original failed: {exc.response['Error']['Code']}") from exc
+    except BotoCoreError as exc:
+        raise TryAgain(f"storing the original failed: {type(exc).__name__}") from exc
+    fields = {
+        "prediction_id": pid,
+        "chat_id": ref.chat_id,
+        "message_id": ref.message_id,
+        "update_id": ref.update_id,
+        "original_key": key,
+    }
+    try:
+        created = predictions.create_pending(clients.table, fields)
+        if not created and not _claim(clients, pid):
+            log.info("a concurrent delivery of this photo holds the claim; nothing to do")
+            return "duplicate"
+    except AWS_ERRORS as exc:
+        raise TryAgain(f"creating the item failed: {type(exc).__name__}") from exc
+    return None
+
+
+def _claim(clients: Clients, pid: str) -> bool:
+    try:
+        return predictions.take_queue_claim(clients.table, pid)
+    except AWS_ERRORS as exc:
+        raise TryAgain(f"claiming the job failed: {type(exc).__name__}") from exc
+
+
+def _download(clients: Clients, ref: PhotoRef, limit: int) -> bytes | str:
+    """The photo's bytes, or what happened instead (the user has been told)."""
+    try:
+        file_path, size = clients.telegram.get_file(ref.file_id)
+        if size is not None and size > limit:
+            raise TelegramRejected("getFile", f"file is too big ({size} bytes)", 400)
+        data = clients.telegram.download_file(file_path)
+    except TelegramUnavailable as exc:
+        raise TryAgain(str(exc)) from None
+    except TelegramRejected as exc:
+        if "too big" not in exc.reason.lower():
+            log.warning("could not fetch the photo: %s", exc)
+            _tell(clients, ref, replies.RESEND)
+            return "unavailable"
+        log.info("photo refused by getFile: %s", exc.reason)
+        _tell(clients, ref, replies.too_big(limit))
+        return "too big"
+    if len(data) > limit:
+        log.info("photo refused after download: %s bytes", len(data))
+        _tell(clients, ref, replies.too_big(limit))
+        return "too big"
+    return data
+
+
+def _send_job(clients: Clients, settings: Settings, ref: PhotoRef, pid: str, key: str) -> None:
+    job = Job(
+        prediction_id=pid,
+        chat_id=ref.chat_id,
+        bucket=settings.images_bucket,
+        image_key=key,
+        message_id=ref.message_id,
+        requested_at=utc_now_iso(),
+    )
+    try:
+        clients.sqs.send_message(QueueUrl=settings.jobs_queue_url, MessageBody=job.to_json())
+    except AWS_ERRORS as exc:
+        try:
+            predictions.release_queue_claim(clients.table, pid)
+        except AWS_ERRORS as release_exc:
+            log.warning("could not release the claim (expires by itself): %s", release_exc)
+        raise TryAgain(f"sending the job failed: {type(exc).__name__}") from exc
+    log.info("job queued for %s", key)
+    try:
+        predictions.mark_queued(clients.table, pid)
+    except AWS_ERRORS as exc:
+        # The job is out; the live claim still stops a second one, so this is only bookkeeping.
+        log.error("job sent but queued_at not recorded: %s", exc)
+
+
+def _tell(clients: Clients, ref: PhotoRef, text: str) -> None:
+    tell(clients, ref.chat_id, text, ref.message_id)
+
+
+def tell(clients: Clients, chat_id: int, text: str, reply_to: int | None = None) -> None:
+    """Best effort: a reply that cannot be delivered must not make Telegram redeliver."""
+    try:
+        clients.telegram.send_message(chat_id, text, reply_to=reply_to)
+    except TelegramError as exc:
+        log.warning("reply not delivered: %s", exc)

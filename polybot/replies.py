@@ -1,0 +1,42 @@
+"""Everything polybot says to a user, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+HELP = (
+    "Hi! Send me a photo and I will tell you which objects I see in it, "
+    "and send it back with the objects marked.\n"
+    "Send it as a photo, or as a file if it is an image (JPEG, PNG, ...)."
+)
+RECEIVED = "Got it — detecting objects…"
+NOT_AN_IMAGE = "That file is not an image. Please send a photo (or an image file)."
+UNSUPPORTED = "I can only look at photos. Please send me a photo."
+EDITED = "I only look at new messages. Please send the photo again as a new message."
+NOTHING_DETECTED = "I looked carefully but did not recognise any objects in this photo."
+RESEND = "Sorry, something went wrong on my side while receiving your photo. Please send it again."
+# Telegram allows at most 1024 characters in a photo caption.
+CAPTION_LIMIT = 1024
+
+
+def too_big(limit_bytes: int) -> str:
+    return (
+        f"This photo is too big for me (the limit is {limit_bytes // (1024 * 1024)} MB). "
+        "Please send a smaller one."
+    )
+
+
+def failed(reason: str | None) -> str:
+    why = f"\nReason: {reason}" if reason else ""
+    return f"Sorry, I could not detect objects in this photo.{why}"
+
+
+def caption(counts: Mapping[str, int]) -> str:
+    """One `class: n` line per class, most frequent first (ties by name)."""
+    ordered = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    if not ordered:
+        return NOTHING_DETECTED
+    text = "\n".join(f"{name}: {count}" for name, count in ordered)
+    if len(text) > CAPTION_LIMIT:
+        text = text[: CAPTION_LIMIT - 1].rsplit("\n", 1)[0] + "\n…"
+    return text
