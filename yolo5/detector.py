@@ -64,11 +64,13 @@ class Detector:
         labels = []
         for *box, confidence, cls in results.xyxy[0].tolist():
             x1, y1, x2, y2 = (round(v) for v in box)
-            labels.append({
-                "class": names[int(cls)],
-                "confidence": round(float(confidence), 4),
-                "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
-            })  # fmt: skip
+            labels.append(
+                {
+                    "class": names[int(cls)],
+                    "confidence": round(float(confidence), 4),
+                    "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
+                }
+            )
         return Detection(labels, counts_of(labels), annotated_jpeg(rgb, labels), inference_ms)
 
 
@@ -94,8 +96,9 @@ def _load(weights: Path, conf: float, iou: float, torch_threads: int):
     wrapped = AutoShape(model)
     wrapped.conf = conf
     wrapped.iou = iou
-    logger.info("model loaded from %s", weights.name,
-                extra={"timings": {"load_ms": _ms_since(started)}})  # fmt: skip
+    logger.info(
+        "model loaded from %s", weights.name, extra={"timings": {"load_ms": _ms_since(started)}}
+    )
     return wrapped
 
 

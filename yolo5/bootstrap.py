@@ -1,0 +1,71 @@
+"""Assemble the worker from settings: clients once, model loaded and warm, then run it."""
+
+from __future__ import annotations
+
+import logging
+
+import boto3
+
+from common.jsonlog import configure_logging
+from yolo5.detector import Detector
+from yolo5.heartbeat import VisibilityKeeper
+from yolo5.notifier import ResultsNotifier
+from yolo5.processing import JobProcessor, Limits
+from yolo5.queue import JobsQueue
+from yolo5.settings import Settings
+from yolo5.store import PredictionStore
+from yolo5.weights import resolve
+from yolo5.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+def load_detector(settings: Settings) -> Detector:
+    weights = resolve(
+        settings.weights, settings.model_name, settings.cache_dir, settings.allow_download
+    )
+    detector = Detector(
+        weights,
+        settings.model_name,
+        settings.img_size,
+        settings.conf,
+        settings.iou,
+        settings.torch_threads,
+    )
+    detector.warm_up()
+    return detector
+
+
+def build_worker(settings: Settings, detector, session: boto3.Session | None = None) -> Worker:
+    session = session or boto3.Session(region_name=settings.aws_region)
+    queue = JobsQueue(session.client("sqs"), settings.jobs_queue_url)
+    max_receive, visibility = queue.limits(settings.max_receive_count)
+    keeper = VisibilityKeeper(queue, visibility)
+    processor = JobProcessor(
+        s3=session.client("s3"),
+        store=PredictionStore(session.resource("dynamodb").Table(settings.predictions_table)),
+        notifier=ResultsNotifier(settings.results_url),
+        queue=queue,
+        keeper=keeper,
+        model_name=settings.model_name,
+        limits=Limits(
+            settings.max_image_bytes, settings.max_image_pixels, max_receive, settings.images_bucket
+        ),
+    )
+    logger.info("maxReceiveCount=%s visibility=%ss", max_receive, visibility)
+    return Worker(
+        queue,
+        processor,
+        keeper,
+        detector,
+        settings.batch_size,
+        settings.wait_seconds,
+        settings.health_file,
+    )
+
+
+def configure(settings: Settings) -> None:
+    logs = None
+    if settings.log_group:
+        logs = boto3.Session(region_name=settings.aws_region).client("logs")
+    configure_logging("yolo5", settings.log_level, settings.log_group, logs)

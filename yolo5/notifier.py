@@ -1,0 +1,73 @@
+"""Tell polybot a prediction is finished: POST <results url>?predictionId=<id>.
+
+polybot answers 200 when the user has (now or before) been answered, 400/404 when the id is
+bad or unknown (retrying cannot help), 409 when the item is not finished yet and 5xx when it
+is briefly unable to; those and network errors are retried with capped exponential backoff and
+full jitter, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+
+class Notified(enum.Enum):
+    SENT = "sent"  # polybot answered the user (or had already)
+    REJECTED = "rejected"  # polybot will never accept this id: give up
+    UNAVAILABLE = "unavailable"  # still failing after all retries: try again on redelivery
+
+
+class ResultsNotifier:
+    def __init__(
+        self,
+        results_url: str,
+        attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 8.0,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.results_url = results_url
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self._sleep = sleep
+        self._local = threading.local()  # one requests.Session per I/O thread
+
+    def notify(self, prediction_id: str) -> Notified:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self._session().post(
+                    self.results_url, params={"predictionId": prediction_id}, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                logger.warning("results call failed (attempt %s): %s", attempt, type(exc).__name__)
+            else:
+                if response.ok:
+                    return Notified.SENT
+                if response.status_code in (400, 404):
+                    logger.error("polybot rejected the result with %s", response.status_code)
+                    return Notified.REJECTED
+                logger.warning(
+                    "results call answered %s (attempt %s)", response.status_code, attempt
+                )
+            if attempt < self.attempts:
+                cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+                self._sleep(random.uniform(0, cap))  # noqa: S311 - jitter, not security
+        return Notified.UNAVAILABLE
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session

@@ -1,0 +1,256 @@
+"""One job, start to finish, split in the stages the worker overlaps.
+
+prepare() (I/O thread): validate the body, skip finished items, download and decode.
+complete() (I/O thread): upload the annotated image, mark DONE, notify polybot, delete.
+settle() (I/O thread): everything that needs no model: finished items, failures.
+The model itself runs in between, on the worker's main thread. No stage raises: each ends in
+an outcome, and failure bookkeeping (permanent, transient, last attempt) lives in _fail().
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.contracts import DONE, FAILED, InvalidJob, Job, is_prediction_id, predicted_key
+from common.jsonlog import log_context
+from yolo5.detector import Detection
+from yolo5.errors import PermanentJobError, TransientJobError
+from yolo5.heartbeat import VisibilityKeeper
+from yolo5.images import TOO_BIG, decode_rgb
+from yolo5.notifier import Notified, ResultsNotifier
+from yolo5.queue import JobsQueue, Message
+from yolo5.store import PredictionStore
+
+logger = logging.getLogger(__name__)
+
+GONE = "The photo is no longer available. Please send it again."
+UNREADABLE_JOB = "Sorry, something went wrong with this request. Please send the photo again."
+GAVE_UP = "Sorry, I could not process this photo right now. Please try again later."
+_MISSING = ("NoSuchKey", "404", "NotFound")
+
+
+@dataclass
+class Prepared:
+    message: Message
+    job: Job | None = None
+    image: np.ndarray | None = None
+    finished: str | None = None  # DONE/FAILED when a redelivered job's item is already finished
+    error: Exception | None = None
+    download_ms: float = 0.0
+
+    @property
+    def prediction_id(self) -> str | None:
+        return self.job.prediction_id if self.job else _id_in(self.message.body)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_image_bytes: int
+    max_image_pixels: int
+    max_receive_count: int
+    images_bucket: str | None = None
+
+
+class JobProcessor:
+    def __init__(
+        self,
+        s3,
+        store: PredictionStore,
+        notifier: ResultsNotifier,
+        queue: JobsQueue,
+        keeper: VisibilityKeeper,
+        model_name: str,
+        limits: Limits,
+    ) -> None:
+        self.s3 = s3
+        self.store = store
+        self.notifier = notifier
+        self.queue = queue
+        self.keeper = keeper
+        self.model_name = model_name
+        self.limits = limits
+
+    def process(self, message: Message, detector) -> str:
+        """The whole path in one thread: what the worker does, minus the overlap."""
+        prepared = self.prepare(message)
+        if prepared.image is None:
+            return self.settle(prepared)
+        return self.run_model(prepared, detector)
+
+    def run_model(self, prepared: Prepared, detector) -> str:
+        with log_context(prediction_id=prepared.prediction_id):
+            try:
+                detection = detector.detect(prepared.image)
+            except Exception as exc:  # a poison image must not stop the worker
+                logger.exception("inference failed")
+                prepared.error = exc
+                return self.settle(prepared)
+        return self.complete(prepared, detection)
+
+    def prepare(self, message: Message) -> Prepared:
+        prepared = Prepared(message)
+        try:
+            prepared.job = job = Job.from_json(message.body)
+            with log_context(prediction_id=job.prediction_id, chat_id=job.chat_id):
+                if self.limits.images_bucket and job.bucket != self.limits.images_bucket:
+                    raise InvalidJob(f"job names bucket {job.bucket!r}")
+                status = self.store.status_of(job.prediction_id)
+                if status in (DONE, FAILED):
+                    prepared.finished = status
+                    return prepared
+                started = time.perf_counter()
+                data = self._download(job)
+                prepared.download_ms = _ms_since(started)
+                prepared.image = decode_rgb(
+                    data, self.limits.max_image_bytes, self.limits.max_image_pixels
+                )
+        except InvalidJob as exc:
+            logger.warning("invalid job %s: %s", message.message_id, exc)
+            prepared.error = PermanentJobError(UNREADABLE_JOB)
+        except Exception as exc:  # noqa: BLE001 - classified in _fail; the loop must go on
+            prepared.error = exc
+        return prepared
+
+    def complete(self, prepared: Prepared, detection: Detection) -> str:
+        job = prepared.job
+        with log_context(prediction_id=job.prediction_id, chat_id=job.chat_id):
+            try:
+                started = time.perf_counter()
+                key = predicted_key(job.prediction_id)
+                self.s3.put_object(
+                    Bucket=job.bucket,
+                    Key=key,
+                    Body=detection.annotated_jpeg,
+                    ContentType="image/jpeg",
+                )
+                first = self.store.mark_done(
+                    job,
+                    detection.labels,
+                    detection.counts,
+                    self.model_name,
+                    detection.inference_ms,
+                    key,
+                )
+                timings = {
+                    "download_ms": prepared.download_ms,
+                    "inference_ms": detection.inference_ms,
+                    "upload_ms": _ms_since(started),
+                }
+                logger.info(
+                    "prediction %s: %s",
+                    "done" if first else "was already finished",
+                    detection.counts,
+                    extra={"timings": timings},
+                )
+            except Exception as exc:  # noqa: BLE001 - classified in _fail
+                prepared.error = exc
+                return self._fail(prepared)
+            return self._notify_and_delete(prepared, "done")
+
+    def settle(self, prepared: Prepared) -> str:
+        job = prepared.job
+        with log_context(prediction_id=prepared.prediction_id, chat_id=job and job.chat_id):
+            if prepared.finished:
+                logger.info("redelivered job already %s: notifying again", prepared.finished)
+                return self._notify_and_delete(prepared, "renotified")
+            return self._fail(prepared)
+
+    def _fail(self, prepared: Prepared) -> str:
+        exc = prepared.error
+        last = prepared.message.receive_count >= self.limits.max_receive_count
+        if isinstance(exc, PermanentJobError):
+            reason = exc.reason
+            logger.warning("permanent failure: %s", reason)
+        elif last:
+            reason = GAVE_UP
+            logger.error(
+                "failed on the last allowed attempt (%s): %s",
+                prepared.message.receive_count,
+                _describe(exc),
+            )
+        else:
+            logger.warning("transient failure, the message will come back: %s", _describe(exc))
+            self.keeper.untrack(prepared.message)
+            return "retry"
+        pid = prepared.prediction_id
+        if pid is None:
+            logger.error(
+                "job %s has no usable prediction_id; dropping it", prepared.message.message_id
+            )
+            return self._delete(prepared, "dropped")
+        try:
+            self.store.mark_failed(pid, reason, prepared.job)
+        except (ClientError, BotoCoreError) as store_exc:
+            logger.warning("could not record the failure: %s", _describe(store_exc))
+            self.keeper.untrack(prepared.message)
+            return "retry"
+        return self._notify_and_delete(prepared, "failed")
+
+    def _notify_and_delete(self, prepared: Prepared, outcome: str) -> str:
+        started = time.perf_counter()
+        notified = self.notifier.notify(prepared.prediction_id)
+        logger.info(
+            "polybot notified: %s",
+            notified.value,
+            extra={"timings": {"notify_ms": _ms_since(started)}},
+        )
+        if notified is Notified.UNAVAILABLE:
+            # The item is finished, so a redelivery only notifies again. On the last attempt the
+            # message goes on to the dead-letter queue, where the DLQ alarm picks it up.
+            self.keeper.untrack(prepared.message)
+            return "retry"
+        return self._delete(prepared, outcome)
+
+    def _delete(self, prepared: Prepared, outcome: str) -> str:
+        self.keeper.untrack(prepared.message)
+        try:
+            self.queue.delete(prepared.message)
+        except (ClientError, BotoCoreError) as exc:
+            # Harmless: the item is finished, so a redelivery just notifies again (idempotent).
+            logger.warning("delete failed: %s", _describe(exc))
+        return outcome
+
+    def _download(self, job: Job) -> bytes:
+        try:
+            response = self.s3.get_object(Bucket=job.bucket, Key=job.image_key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _MISSING:
+                raise PermanentJobError(GONE) from None
+            raise TransientJobError(_describe(exc)) from exc
+        except BotoCoreError as exc:
+            raise TransientJobError(_describe(exc)) from exc
+        body = response["Body"]
+        if response.get("ContentLength", 0) > self.limits.max_image_bytes:
+            body.close()
+            size = f"{response['ContentLength'] // 1024} KiB"
+            raise PermanentJobError(TOO_BIG.format(detail=size))
+        try:
+            return body.read(self.limits.max_image_bytes + 1)
+        except (BotoCoreError, OSError) as exc:
+            raise TransientJobError(_describe(exc)) from exc
+
+
+def _id_in(body: str) -> str | None:
+    """The prediction_id of a job that failed validation, if one can be trusted."""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    pid = data.get("prediction_id") if isinstance(data, dict) else None
+    return pid if is_prediction_id(pid) else None
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, ClientError):
+        return f"{exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
