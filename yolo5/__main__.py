@@ -12,7 +12,8 @@ from yolo5.settings import Settings
 from yolo5.weights import WeightsError
 
 
-def main() -> int:
+def main(load=load_detector) -> int:
+    """Run until stopped; `load` builds the detector from settings (tests pass a fake)."""
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -20,7 +21,7 @@ def main() -> int:
         return 2
     configure(settings)
     try:
-        detector = load_detector(settings)
+        detector = load(settings)
     except WeightsError as exc:
         logging.getLogger("yolo5").critical("no trusted model: %s", exc)
         return 3

@@ -190,7 +190,13 @@ class JobProcessor:
             logger.warning("could not record the failure: %s", _describe(store_exc))
             self.keeper.untrack(prepared.message)
             return "retry"
-        return self._notify_and_delete(prepared, "failed")
+        if isinstance(exc, PermanentJobError):
+            return self._notify_and_delete(prepared, "failed")
+        # Last attempt of a transient failure: the user hears back now, and the message is left
+        # to move on to the dead-letter queue, where its alarm tells operators something is off.
+        self.notifier.notify(pid)
+        self.keeper.untrack(prepared.message)
+        return "dead-lettered"
 
     def _notify_and_delete(self, prepared: Prepared, outcome: str) -> str:
         started = time.perf_counter()
