@@ -56,7 +56,7 @@ def derive_webhook_secret(token: str) -> str:
 def parse_secret(secret_string: str) -> BotSecret:
     text = (secret_string or "").strip()
     token, webhook_secret = text, None
-    if text.startswith("{"):
+    if text.startswith(("{", "[", '"')):  # JSON-looking: must be the documented object
         try:
             data = json.loads(text)
         except ValueError:

@@ -1,0 +1,174 @@
+"""POST /results: validation, DONE/FAILED answers, idempotency, no chat redirection."""
+
+from __future__ import annotations
+
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from common.contracts import PENDING
+from polybot import replies
+from tests.polybot.fakes import api_error, connection_error
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
+ANNOTATED = b"\xff\xd8annotated-jpeg"
+
+
+def fixture_item(name: str) -> dict:
+    with open(FIXTURES / name) as handle:
+        return json.load(handle, parse_float=Decimal)
+
+
+@pytest.fixture
+def done_item(clients, aws, settings):
+    item = fixture_item("item_done.json")
+    clients.table.put_item(Item=item)
+    aws.client("s3").put_object(
+        Bucket=settings.images_bucket, Key=item["predicted_key"], Body=ANNOTATED
+    )
+    return item
+
+
+@pytest.fixture
+def failed_item(clients):
+    item = fixture_item("item_failed.json")
+    clients.table.put_item(Item=item)
+    return item
+
+
+def post_results(client, pid, **extra):
+    return client.post("/results", query_string={"predictionId": pid, **extra})
+
+
+@pytest.mark.parametrize(
+    "pid", [None, "", "nope", "3F0C8A52-7C1E-4D5B-9A8E-2B1F6C9D0E41", "1" * 36]
+)
+def test_invalid_id_is_400(client, bot, pid):
+    query = {} if pid is None else {"predictionId": pid}
+    assert client.post("/results", query_string=query).status_code == 400
+    assert bot.calls == []
+
+
+def test_unknown_id_is_404(client, bot):
+    assert post_results(client, "0b7d6a4e-1c2b-4d3e-8f9a-0a1b2c3d4e5f").status_code == 404
+    assert bot.calls == []
+
+
+def test_pending_is_409(client, clients, bot):
+    pid = "0b7d6a4e-1c2b-4d3e-8f9a-0a1b2c3d4e5f"
+    clients.table.put_item(Item={"prediction_id": pid, "chat_id": 1, "status": PENDING})
+    assert post_results(client, pid).status_code == 409
+    assert bot.calls == []
+
+
+def test_wrong_method_is_405(client):
+    assert client.get("/results?predictionId=x").status_code == 405
+
+
+def test_done_sends_the_annotated_photo_with_counts(client, bot, done_item):
+    response = post_results(client, done_item["prediction_id"])
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "notified"}
+    [sent] = bot.sent("send_photo")
+    assert sent["chat_id"] == done_item["chat_id"]
+    assert sent["photo"] == ANNOTATED
+    assert sent["caption"] == "person: 2\nbus: 1"
+
+
+def test_counts_come_from_labels_when_the_item_has_none(client, clients, bot, done_item):
+    clients.table.update_item(
+        Key={"prediction_id": done_item["prediction_id"]},
+        UpdateExpression="REMOVE #c",
+        ExpressionAttributeNames={"#c": "counts"},
+    )
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert bot.sent("send_photo")[0]["caption"] == "person: 2\nbus: 1"
+
+
+def test_nothing_detected_says_so(client, clients, bot, done_item):
+    clients.table.update_item(
+        Key={"prediction_id": done_item["prediction_id"]},
+        UpdateExpression="SET #c = :empty, labels = :none",
+        ExpressionAttributeNames={"#c": "counts"},
+        ExpressionAttributeValues={":empty": {}, ":none": []},
+    )
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert bot.sent("send_photo")[0]["caption"] == replies.NOTHING_DETECTED
+
+
+def test_failed_sends_an_apology_with_the_reason(client, bot, failed_item):
+    assert post_results(client, failed_item["prediction_id"]).status_code == 200
+    [sent] = bot.sent("send_message")
+    assert sent["chat_id"] == failed_item["chat_id"]
+    assert sent["text"].startswith("Sorry")
+    assert failed_item["error"] in sent["text"]
+    assert bot.sent("send_photo") == []
+
+
+def test_second_call_sends_nothing(client, bot, done_item):
+    pid = done_item["prediction_id"]
+    assert post_results(client, pid).status_code == 200
+    again = post_results(client, pid)
+    assert again.status_code == 200
+    assert again.get_json() == {"status": "already notified"}
+    assert len(bot.sent("send_photo")) == 1
+
+
+def test_concurrent_calls_send_one_photo(app, bot, done_item):
+    barrier, statuses = threading.Barrier(5), []
+
+    def call():
+        barrier.wait()
+        statuses.append(post_results(app.test_client(), done_item["prediction_id"]).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 5
+    assert len(bot.sent("send_photo")) == 1
+
+
+def test_chat_redirect_attempts_are_ignored(client, bot, done_item):
+    response = post_results(client, done_item["prediction_id"], chat_id="666", chatId="666")
+    assert response.status_code == 200
+    assert [s["chat_id"] for s in bot.sent("send_photo")] == [done_item["chat_id"]]
+
+
+def test_transient_telegram_failure_releases_the_claim_for_a_retry(client, bot, sleeps, done_item):
+    bot.fail("send_photo", *[connection_error()] * 4)
+    pid = done_item["prediction_id"]
+    assert post_results(client, pid).status_code == 503
+    assert len(sleeps) == 3  # retried with backoff before giving up
+    assert post_results(client, pid).status_code == 200
+    assert len(bot.sent("send_photo")) == 1
+    assert post_results(client, pid).get_json() == {"status": "already notified"}
+
+
+def test_blocked_user_is_dropped_not_retried(client, bot, sleeps, done_item):
+    bot.fail("send_photo", api_error(403, "Forbidden: bot was blocked by the user"))
+    pid = done_item["prediction_id"]
+    response = post_results(client, pid)
+    assert response.status_code == 200
+    assert "dropped" in response.get_json()["status"]
+    assert sleeps == []
+    assert post_results(client, pid).get_json() == {"status": "already notified"}
+
+
+def test_missing_annotated_image_still_answers_with_the_counts(
+    client, clients, bot, aws, settings, done_item
+):
+    aws.client("s3").delete_object(Bucket=settings.images_bucket, Key=done_item["predicted_key"])
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert [m["text"] for m in bot.sent("send_message")] == ["person: 2\nbus: 1"]
+
+
+def test_caption_orders_by_count_then_name():
+    assert replies.caption({"bus": 1, "person": 4, "car": 4}) == "car: 4\nperson: 4\nbus: 1"
+    assert replies.caption({}) == replies.NOTHING_DETECTED
+    long = replies.caption({f"class-{i:04d}": 1 for i in range(500)})
+    assert len(long) <= replies.CAPTION_LIMIT and long.endswith("…")

@@ -1,0 +1,97 @@
+"""The Telegram client wrapper: retry policy and token-free errors."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import pytest
+import requests
+
+from polybot.telegram import (
+    TelegramBlocked,
+    TelegramClient,
+    TelegramRejected,
+    TelegramUnavailable,
+)
+from tests.polybot.fakes import TOKEN, FakeBot, api_error, connection_error
+
+
+@pytest.fixture
+def bot():
+    return FakeBot()
+
+
+def make(bot, sleeps, **kwargs):
+    return TelegramClient(bot, sleep=sleeps.append, **kwargs)
+
+
+def test_429_waits_exactly_retry_after(bot):
+    sleeps = []
+    bot.fail("send_message", api_error(429, "Too Many Requests: retry after 3", retry_after=3))
+    make(bot, sleeps).send_message(1, "hi")
+    assert sleeps == [3.0]
+    assert len(bot.sent("send_message")) == 1
+
+
+def test_429_beyond_the_wait_budget_gives_up_without_sleeping(bot):
+    sleeps = []
+    bot.fail("send_message", api_error(429, "Too Many Requests", retry_after=120))
+    with pytest.raises(TelegramUnavailable):
+        make(bot, sleeps, max_wait=30).send_message(1, "hi")
+    assert sleeps == []
+
+
+def test_5xx_is_retried_with_capped_growing_backoff(bot):
+    sleeps = []
+    bot.fail("send_photo", api_error(502, "Bad Gateway"), api_error(500, "Internal"))
+    make(bot, sleeps, base_delay=1.0, max_delay=8.0).send_photo(1, b"x", "cap")
+    assert len(sleeps) == 2
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+    assert len(bot.sent("send_photo")) == 1
+
+
+def test_persistent_5xx_gives_up_after_the_attempts(bot):
+    sleeps = []
+    bot.fail("send_message", *[api_error(500, "Internal")] * 10)
+    with pytest.raises(TelegramUnavailable):
+        make(bot, sleeps, attempts=3).send_message(1, "hi")
+    assert len(sleeps) == 2
+
+
+def test_403_is_not_retried(bot):
+    sleeps = []
+    bot.fail("send_message", api_error(403, "Forbidden: bot was blocked by the user"))
+    with pytest.raises(TelegramBlocked):
+        make(bot, sleeps).send_message(1, "hi")
+    assert sleeps == []
+
+
+def test_400_is_not_retried(bot):
+    sleeps = []
+    bot.fail("send_message", api_error(400, "Bad Request: chat not found"))
+    with pytest.raises(TelegramRejected) as info:
+        make(bot, sleeps).send_message(1, "hi")
+    assert "chat not found" in str(info.value)
+    assert sleeps == []
+
+
+def test_connection_errors_are_retried_and_never_leak_the_token(bot, caplog):
+    sleeps = []
+    bot.fail("send_message", *[connection_error()] * 5)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TelegramUnavailable) as info:
+        make(bot, sleeps).send_message(1, "hi")
+    assert len(sleeps) == 3
+    rendered = "".join(traceback.format_exception(info.value))
+    assert TOKEN not in rendered
+    assert TOKEN.split(":")[1] not in rendered
+    assert TOKEN not in caplog.text
+
+
+def test_timeouts_are_connection_errors_too(bot):
+    sleeps = []
+    bot.fail("get_file", requests.ReadTimeout(f"read timed out: /bot{TOKEN}/getFile"))
+    bot.add_file("f", b"data")
+    assert make(bot, sleeps).get_file("f") == ("photos/f.jpg", 4)
+    assert len(sleeps) == 1
