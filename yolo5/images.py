@@ -57,15 +57,15 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
         image.load()
         upright = ImageOps.exif_transpose(image)
         rgb = _convert(upright)
-        array = np.asarray(rgb, dtype=np.uint8)
+        # A writable copy: the model and the annotator must not touch Pillow's buffer.
+        array = np.array(rgb, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Truncated files, bad compressed data and corrupt headers all end up here.
         logger.info("image decode failed: %s", exc)
         raise PermanentJobError(BROKEN) from None
     except Image.DecompressionBombError:
         raise PermanentJobError(TOO_BIG.format(detail="too many pixels")) from None
-    # The model writes into its input, and the annotator draws on a copy; make it ours.
-    return np.ascontiguousarray(array)
+    return array
 
 
 def _convert(image: Image.Image) -> Image.Image:
