@@ -1,4 +1,15 @@
-"""A Telegram Bot API emulator for local mode and tests (see DESIGN.md §3)."""
+"""A Telegram Bot API emulator for local mode and tests (see DESIGN.md §3).
+
+Bot API: /bot<token>/<method> (getMe, setWebhook, deleteWebhook, getWebhookInfo, getFile,
+sendMessage, sendPhoto, sendChatAction) and /file/bot<token>/<file_path>, with Telegram's
+envelopes, limits and error wording. Control API under /emulator/ (no auth: loopback only):
+chats/<id>/photo|document|text, updates, chats/<id>/messages, files/<file_id>, webhook,
+deliveries, faults (POST arms, DELETE clears), reset. Reset forgets chats, files, messages,
+faults and delivery stats but keeps the webhook and never reuses an update_id or message_id.
+Updates are delivered synchronously and never redelivered: the control call answers with
+the webhook's status (null when there is no webhook, it is filtered by allowed_updates, or
+the connection failed, with the reason in "webhook_error").
+"""
 
 from .app import create_app
 

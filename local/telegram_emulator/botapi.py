@@ -13,7 +13,8 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.http import HTTP_STATUS_CODES
 
-from .methods import METHODS, ApiError
+from .methods import METHODS
+from .params import ApiError
 from .state import EmulatorState, Fault
 
 log = logging.getLogger(__name__)

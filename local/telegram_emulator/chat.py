@@ -17,3 +17,8 @@ def page():
     response = send_from_directory(STATIC, "index.html", max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    return "", 204

@@ -114,7 +114,7 @@ function sendFile(file) {
     });
     post(`${base}/photo`, file, file.type);
   } else {
-    addPart(el, "div", "text", (p) => { p.textContent = `📄 ${file.name}`; });
+    addPart(el, "div", "text", (p) => { p.textContent = `Document: ${file.name}`; });
     const query = new URLSearchParams({ filename: file.name });
     post(`${base}/document?${query}`, file, file.type || "application/octet-stream");
   }
