@@ -78,10 +78,14 @@ def _send(item: dict) -> str:
             return "notified"
         caption = replies.caption(_counts(item))
         photo = _annotated_image(item)
-        if photo is None:
-            clients.telegram.send_message(chat_id, caption, reply_to)
-        else:
-            clients.telegram.send_photo(chat_id, photo, caption, reply_to)
+        if photo is not None:
+            try:
+                clients.telegram.send_photo(chat_id, photo, caption, reply_to)
+                return "notified"
+            except TelegramRejected as exc:
+                # e.g. an image Telegram cannot process: the counts alone still answer the user.
+                log.error("annotated photo rejected, sending the caption alone: %s", exc)
+        clients.telegram.send_message(chat_id, caption, reply_to)
     except TelegramUnavailable as exc:
         raise _Unavailable(str(exc)) from None
     except TelegramBlocked as exc:

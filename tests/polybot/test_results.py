@@ -172,3 +172,9 @@ def test_caption_orders_by_count_then_name():
     assert replies.caption({}) == replies.NOTHING_DETECTED
     long = replies.caption({f"class-{i:04d}": 1 for i in range(500)})
     assert len(long) <= replies.CAPTION_LIMIT and long.endswith("…")
+
+
+def test_photo_rejected_by_telegram_falls_back_to_the_caption(client, bot, done_item):
+    bot.fail("send_photo", api_error(400, "Bad Request: IMAGE_PROCESS_FAILED"))
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert [m["text"] for m in bot.sent("send_message")] == ["person: 2\nbus: 1"]
