@@ -69,3 +69,4 @@ def configure(settings: Settings) -> None:
     if settings.log_group:
         logs = boto3.Session(region_name=settings.aws_region).client("logs")
     configure_logging("yolo5", settings.log_level, settings.log_group, logs)
+    logging.captureWarnings(True)  # library warnings become JSON log lines too

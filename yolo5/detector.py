@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +81,20 @@ def _load(weights: Path, conf: float, iou: float, torch_threads: int):
     os.environ["YOLOv5_AUTOINSTALL"] = "false"  # noqa: SIM112 - yolov5 spells it this way
     import torch
 
+    # yolov5 7.0.14 warns about APIs of its own dependencies (pkg_resources, torch.cuda.amp) on
+    # import and on every first call; nothing for us to act on, so keep them out of the logs.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"yolov5\.")
     # Importing yolov5.models.yolo puts yolov5's directory on sys.path, which the checkpoint's
     # pickled class paths ("models.yolo.DetectionModel") need.
     import yolov5.models.yolo  # noqa: F401
     from yolov5.models.common import AutoShape
+
+    # yolov5 installs its own plain-text stderr handler; route its records through ours (JSON).
+    yolov5_logger = logging.getLogger("yolov5")
+    yolov5_logger.handlers.clear()
+    yolov5_logger.propagate = True
+    yolov5_logger.setLevel(logging.WARNING)
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)

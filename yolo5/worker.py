@@ -32,7 +32,7 @@ IO_THREADS = 3
 RECEIVE_BACKOFF_CAP = 30.0
 
 
-class StopRequested(Exception):
+class StopRequested(BaseException):  # botocore catches Exception inside its HTTP send
     """Raised out of an idle long poll by the first signal: nothing is in flight."""
 
 
