@@ -11,6 +11,7 @@ import hmac
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .methods import METHODS
@@ -60,6 +61,11 @@ def fault_response(fault: Fault) -> Response:
         or HTTP_STATUS_CODES.get(fault.status, "Error")
     )
     return error_response(fault.status, description)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Response:
+    return error_response(413, "Request Entity Too Large")
 
 
 def _token_ok(token: str) -> bool:

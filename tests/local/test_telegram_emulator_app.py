@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -66,6 +67,23 @@ def test_files_served_to_the_page_are_the_stored_bytes(client):
     served = client.get(f"/emulator/files/{largest['file_id']}")
     assert served.data == data
     assert served.mimetype == "image/jpeg"
+
+
+def test_oversized_requests_get_json_errors(client):
+    client.application.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post(
+        f"/bot{TEST_TOKEN}/sendPhoto",
+        data={"chat_id": "1", "photo": (io.BytesIO(b"x" * 5000), "big.jpg")},
+    )
+    assert response.status_code == 413
+    assert response.get_json() == {
+        "ok": False,
+        "error_code": 413,
+        "description": "Request Entity Too Large",
+    }
+    response = client.post("/emulator/chats/1/photo", data=b"x" * 5000)
+    assert response.status_code == 413
+    assert response.get_json()["status"] == 413
 
 
 def _start(env: dict) -> subprocess.Popen:
