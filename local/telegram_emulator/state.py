@@ -12,6 +12,9 @@ import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 
+# Files live in memory; past this budget the oldest are forgotten (a load test sends many).
+MAX_STORED_BYTES = 512 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class StoredFile:
@@ -75,7 +78,8 @@ class EmulatorState:
         self._clear()
 
     def _clear(self) -> None:
-        self._files: dict[str, StoredFile] = {}
+        self._files: dict[str, StoredFile] = {}  # insertion order: oldest first
+        self._stored_bytes = 0
         self._paths: dict[str, str] = {}
         self._sent: dict[int, list[dict]] = defaultdict(list)
         self._user_messages: dict[tuple[int, int], dict] = {}
@@ -112,6 +116,11 @@ class EmulatorState:
             )
             self._files[stored.file_id] = stored
             self._paths[stored.file_path] = stored.file_id
+            self._stored_bytes += stored.size
+            while self._stored_bytes > MAX_STORED_BYTES and len(self._files) > 1:
+                oldest = self._files.pop(next(iter(self._files)))
+                del self._paths[oldest.file_path]
+                self._stored_bytes -= oldest.size
             return stored
 
     def file(self, file_id: str) -> StoredFile | None:

@@ -140,3 +140,17 @@ def test_module_serves_on_its_port_logs_json_and_never_the_token():
     assert all(line["service"] == "telegram-emulator" for line in lines)
     assert TEST_TOKEN not in stderr
     assert TEST_TOKEN.split(":")[1] not in stderr
+
+
+def test_oldest_files_are_forgotten_past_the_memory_budget(monkeypatch):
+    from local.telegram_emulator import state as state_module
+
+    monkeypatch.setattr(state_module, "MAX_STORED_BYTES", 25)
+    store = state_module.EmulatorState()
+    first = store.store_file(b"a" * 10, "documents", "bin", "application/octet-stream")
+    second = store.store_file(b"b" * 10, "documents", "bin", "application/octet-stream")
+    third = store.store_file(b"c" * 10, "documents", "bin", "application/octet-stream")
+    assert store.file(first.file_id) is None
+    assert store.file_by_path(first.file_path) is None
+    assert store.file(second.file_id) == second
+    assert store.file_by_path(third.file_path) == third
