@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Self-signed HTTPS, phase 2 (phase 1 is deploy.sh without a certificate): make a certificate
+# whose CN is the public ALB's DNS name, import it into ACM, publish the public PEM in SSM for
+# polybot's set_webhook(certificate=...), give the app stack the certificate ARN (this creates
+# the HTTPS listener) and have the polybot instances fetch the PEM. Run it again to renew:
+# the certificate is re-imported under the same ARN. See docs/deploy.md.
+set -euo pipefail
+
+usage() {
+  cat <<'TXT'
+usage: cloudformation/certificate.sh [--prefix NAME] [--region REGION] [--days N]
+  --prefix NAME    the prefix the stacks were deployed with [PREFIX, default polybot]
+  --region REGION  AWS region [AWS_REGION, default us-east-1]
+  --days N         certificate validity in days [CERT_DAYS, default 365]
+TXT
+}
+
+log() { printf '>> %s\n' "$*" >&2; }
+die() { printf 'certificate.sh: %s\n' "$*" >&2; exit 1; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+prefix=${PREFIX:-polybot}
+region=${AWS_REGION:-us-east-1}
+days=${CERT_DAYS:-365}
+
+while (($#)); do
+  case $1 in
+    --prefix) prefix=${2:?--prefix needs a value}; shift 2 ;;
+    --region) region=${2:?--region needs a value}; shift 2 ;;
+    --days) days=${2:?--days needs a value}; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+[[ $days =~ ^[0-9]+$ ]] || die "--days must be a whole number"
+command -v openssl >/dev/null || die "openssl is required"
+export AWS_REGION=$region AWS_DEFAULT_REGION=$region
+
+app_stack="$prefix-app"
+parameter="/$prefix/webhook-certificate"
+
+stack_value() { # stack_value Output|Parameter KEY
+  aws cloudformation describe-stacks --stack-name "$app_stack" \
+    --query "Stacks[0].${1}s[?${1}Key=='$2'].${1}Value" --output text
+}
+
+dns=$(stack_value Output PublicLoadBalancerDnsName) ||
+  die "stack $app_stack not found: run cloudformation/deploy.sh first"
+[[ -n $dns && $dns != None ]] || die "stack $app_stack has no PublicLoadBalancerDnsName output"
+# X.509 limits a CN to 64 characters; a long prefix in a long region name can exceed it.
+((${#dns} <= 64)) || die "ALB name $dns is longer than 64 characters; use a shorter --prefix"
+
+workdir=$(mktemp -d)
+trap 'rm -rf "$workdir"' EXIT
+umask 077 # the private key never leaves this directory except into ACM
+
+log "creating a self-signed certificate for $dns ($days days)"
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days "$days" \
+  -subj "/CN=$dns" -addext "subjectAltName=DNS:$dns" \
+  -keyout "$workdir/key.pem" -out "$workdir/cert.pem" 2>/dev/null
+
+# Re-import over the certificate the stack already uses when it is one of ours (renewal).
+current=$(stack_value Parameter CertificateArn)
+reimport=()
+if [[ -n $current && $current != None ]] &&
+  [[ $(aws acm describe-certificate --certificate-arn "$current" \
+    --query Certificate.Type --output text 2>/dev/null) == IMPORTED ]]; then
+  reimport=(--certificate-arn "$current")
+  log "re-importing into $current"
+else
+  reimport=(--tags "Key=Project,Value=$prefix" "Key=ManagedBy,Value=certificate.sh")
+fi
+arn=$(aws acm import-certificate "${reimport[@]}" \
+  --certificate "fileb://$workdir/cert.pem" --private-key "fileb://$workdir/key.pem" \
+  --query CertificateArn --output text)
+log "certificate in ACM: $arn"
+
+log "publishing the public PEM at SSM $parameter"
+aws ssm put-parameter --name "$parameter" --type String --overwrite \
+  --value "file://$workdir/cert.pem" >/dev/null
+
+log "updating $app_stack with the certificate (creates the HTTPS listener)"
+aws cloudformation deploy --stack-name "$app_stack" --template-file "$here/app.yaml" \
+  --capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
+  --parameter-overrides "CertificateArn=$arn"
+
+log "asking the polybot instances to fetch the PEM"
+aws ssm send-command --document-name AWS-RunShellScript \
+  --comment "$prefix: refresh webhook certificate" \
+  --targets "Key=tag:Service,Values=polybot" "Key=tag:Project,Values=$prefix" \
+  --parameters 'commands=["systemctl start polybot-webhook-cert.service"]' \
+  --query Command.CommandId --output text >/dev/null
+
+log "done. Release polybot again (pipeline: Release change) so it re-registers the webhook"
+log "with the certificate: $(stack_value Output WebhookUrl)"

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Deploys the Polybot stacks in dependency order (network -> data -> app -> observability),
+# or with --delete tears them down in reverse order. See docs/deploy.md.
+set -euo pipefail
+
+usage() {
+  cat <<'TXT'
+usage: cloudformation/deploy.sh [options]          deploy or update every stack
+       cloudformation/deploy.sh --delete [options] delete every stack (reverse order)
+
+options (each also read from the environment variable in brackets):
+  --prefix NAME            resource and stack name prefix [PREFIX, default polybot]
+  --region REGION          AWS region [AWS_REGION, default us-east-1]
+  --certificate-arn ARN    ACM certificate for the HTTPS listener [CERTIFICATE_ARN]
+  --domain-name NAME       webhook domain; issues an ACM certificate in-stack [DOMAIN_NAME]
+  --hosted-zone-id ID      Route 53 hosted zone of the domain [HOSTED_ZONE_ID]
+  --alarm-email ADDRESS    where alarms are mailed [ALARM_EMAIL]
+  -h, --help               this text
+Parameters left unset keep the value the stack already has.
+TXT
+}
+
+log() { printf '>> %s\n' "$*" >&2; }
+die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+prefix=${PREFIX:-polybot}
+region=${AWS_REGION:-us-east-1}
+certificate_arn=${CERTIFICATE_ARN:-}
+domain_name=${DOMAIN_NAME:-}
+hosted_zone_id=${HOSTED_ZONE_ID:-}
+alarm_email=${ALARM_EMAIL:-}
+delete=false
+
+while (($#)); do
+  case $1 in
+    --prefix) prefix=${2:?--prefix needs a value}; shift 2 ;;
+    --region) region=${2:?--region needs a value}; shift 2 ;;
+    --certificate-arn) certificate_arn=${2:?--certificate-arn needs a value}; shift 2 ;;
+    --domain-name) domain_name=${2:?--domain-name needs a value}; shift 2 ;;
+    --hosted-zone-id) hosted_zone_id=${2:?--hosted-zone-id needs a value}; shift 2 ;;
+    --alarm-email) alarm_email=${2:?--alarm-email needs a value}; shift 2 ;;
+    --delete) delete=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+[[ $prefix =~ ^[a-z][a-z0-9-]{1,19}$ ]] || die "--prefix must be 2-20 lowercase letters, digits or hyphens"
+[[ -z $domain_name || -n $hosted_zone_id ]] || die "--domain-name needs --hosted-zone-id"
+
+network_stack="$prefix-network"
+data_stack="$prefix-data"
+app_stack="$prefix-app"
+observability_stack="$prefix-observability"
+export AWS_REGION=$region AWS_DEFAULT_REGION=$region
+
+# deploy_stack NAME TEMPLATE [Key=Value ...]: create or update; unchanged stacks are fine.
+deploy_stack() {
+  local name=$1 template=$2
+  shift 2
+  log "deploying $name ($template)"
+  aws cloudformation deploy \
+    --stack-name "$name" \
+    --template-file "$here/$template" \
+    --capabilities CAPABILITY_NAMED_IAM \
+    --no-fail-on-empty-changeset \
+    --tags "Project=$prefix" \
+    --parameter-overrides "Prefix=$prefix" "$@"
+}
+
+stack_exists() {
+  aws cloudformation describe-stacks --stack-name "$1" >/dev/null 2>&1
+}
+
+delete_stack() {
+  local name=$1
+  if ! stack_exists "$name"; then
+    log "$name: not deployed"
+    return 0
+  fi
+  log "deleting $name"
+  aws cloudformation delete-stack --stack-name "$name"
+  aws cloudformation wait stack-delete-complete --stack-name "$name"
+}
+
+# A versioned bucket must lose every version and delete marker before CloudFormation can
+# delete it.
+empty_bucket() {
+  local bucket=$1 batch
+  aws s3api head-bucket --bucket "$bucket" 2>/dev/null || return 0
+  log "emptying s3://$bucket (all versions)"
+  # shellcheck disable=SC2016 # the backticks are JMESPath literals, not command substitution
+  local query='{Objects: [Versions || `[]`, DeleteMarkers || `[]`][][].{Key: Key, VersionId: VersionId}, Quiet: `true`}'
+  while :; do
+    batch=$(aws s3api list-object-versions --bucket "$bucket" --max-keys 1000 --no-paginate \
+      --query "$query" --output json)
+    grep -q '"Key"' <<<"$batch" || break
+    aws s3api delete-objects --bucket "$bucket" --delete "$batch" >/dev/null
+  done
+}
+
+stack_output() {
+  aws cloudformation describe-stacks --stack-name "$1" \
+    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text
+}
+
+stack_parameter() {
+  aws cloudformation describe-stacks --stack-name "$1" \
+    --query "Stacks[0].Parameters[?ParameterKey=='$2'].ParameterValue" --output text
+}
+
+teardown() {
+  local imported_certificate="" bucket=""
+  if stack_exists "$prefix-pipeline"; then
+    die "delete the pipeline stack $prefix-pipeline first: it imports the app stack's outputs"
+  fi
+  delete_stack "$observability_stack"
+  if stack_exists "$app_stack"; then
+    imported_certificate=$(stack_parameter "$app_stack" CertificateArn)
+  fi
+  delete_stack "$app_stack"
+  # certificate.sh's artefacts: the imported certificate (free once the listener is gone)
+  # and the public PEM in SSM.
+  if [[ -n $imported_certificate && $imported_certificate != None ]] &&
+    [[ $(aws acm describe-certificate --certificate-arn "$imported_certificate" \
+      --query Certificate.Type --output text 2>/dev/null) == IMPORTED ]]; then
+    log "deleting imported certificate $imported_certificate"
+    aws acm delete-certificate --certificate-arn "$imported_certificate"
+  fi
+  aws ssm delete-parameter --name "/$prefix/webhook-certificate" 2>/dev/null || true
+  if stack_exists "$data_stack"; then
+    bucket=$(stack_output "$data_stack" ImagesBucketName)
+    [[ -z $bucket || $bucket == None ]] || empty_bucket "$bucket"
+  fi
+  delete_stack "$data_stack"
+  delete_stack "$network_stack"
+  log "all $prefix stacks deleted"
+}
+
+deploy() {
+  local app_params=("NetworkStackName=$network_stack" "DataStackName=$data_stack")
+  [[ -z $certificate_arn ]] || app_params+=("CertificateArn=$certificate_arn")
+  [[ -z $domain_name ]] || app_params+=("DomainName=$domain_name" "HostedZoneId=$hosted_zone_id")
+  local observability_params=("DataStackName=$data_stack" "AppStackName=$app_stack")
+  [[ -z $alarm_email ]] || observability_params+=("AlarmEmail=$alarm_email")
+
+  deploy_stack "$network_stack" network.yaml
+  deploy_stack "$data_stack" data.yaml
+  deploy_stack "$app_stack" app.yaml "${app_params[@]}"
+  deploy_stack "$observability_stack" observability.yaml "${observability_params[@]}"
+
+  log "webhook URL: $(stack_output "$app_stack" WebhookUrl)"
+  if [[ -z $(stack_output "$app_stack" HttpsListenerArn) ]]; then
+    log "no HTTPS listener yet: run cloudformation/certificate.sh (self-signed) or pass --domain-name"
+  fi
+  log "put the bot token: aws secretsmanager put-secret-value --secret-id $prefix/telegram-bot-token ..."
+}
+
+if $delete; then teardown; else deploy; fi
