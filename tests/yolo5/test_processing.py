@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from PIL import Image
 
 from common.contracts import DONE, FAILED, PENDING, Job, predicted_key
+from tests.support.images import sample_image
 from tests.yolo5.conftest import MAX_RECEIVE, make_processor
 from yolo5.images import NOT_AN_IMAGE
 from yolo5.processing import GAVE_UP, GONE, UNREADABLE_JOB
@@ -265,3 +266,15 @@ def test_conditional_write_never_overwrites_a_finished_item(aws, processor, bus_
     assert store.mark_failed(job.prediction_id, "second reason", job) is False
     item = aws.item(job.prediction_id)
     assert (item["status"], item["error"]) == (FAILED, "first reason")
+
+
+@pytest.mark.slow
+def test_whole_path_with_the_real_model(aws, processor, results, real_detector):
+    job = aws.put_photo(sample_image("zidane.jpg").read_bytes())
+    aws.send(job.to_json())
+    assert processor.process(receive(aws), real_detector) == "done"
+    item = aws.item(job.prediction_id)
+    assert item["counts"] == {"person": 2, "tie": 1}
+    assert item["model"] == "yolov5n"
+    assert all(isinstance(label["confidence"], Decimal) for label in item["labels"])
+    assert results.calls == [job.prediction_id]
