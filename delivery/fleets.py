@@ -73,10 +73,12 @@ def plan_switch(blue: Fleet, green: Fleet, states: dict[str, str]) -> Plan:
     elif len(registered) == 1:
         original = registered[0]
         reason = f"nothing serves yet; {original.value} is registered but not healthy"
+    elif not registered:
+        original = green  # nothing registered: the release starts on blue
+        reason = "nothing serves or is registered yet"
     else:
-        # Nothing registered (or both, unhealthy): start from blue, put the release on green.
-        original = blue
-        reason = "nothing serves yet and no single fleet is registered"
+        original = blue  # both registered, neither healthy: replace blue by green
+        reason = "nothing serves yet; both fleets are registered"
     target = other[original.value]
     check_target(target)
     if original.not_running:

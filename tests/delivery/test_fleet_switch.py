@@ -1,0 +1,287 @@
+"""The polybot fleet switch against moto (CodeDeploy, ELBv2, EC2, S3, SSM)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+from moto.elbv2.models import FakeTargetGroup
+
+from delivery import deployment_group
+from delivery.fleet_switch import Settings, main, switch
+from delivery.fleets import SwitchError
+from tests.delivery.moto_codedeploy import set_status
+
+PROJECT = "polybot-test"
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Path:
+    root = tmp_path / "bundle"
+    (root / "hooks").mkdir(parents=True)
+    (root / "appspec.yml").write_text("version: 0.0\nos: linux\n")
+    hook = root / "hooks" / "start_container.sh"
+    hook.write_text("#!/usr/bin/env bash\n")
+    hook.chmod(0o755)
+    (root / "image.env").write_text("IMAGE_URI=1.dkr.ecr.us-east-1.amazonaws.com/p:abc\n")
+    return root
+
+
+@pytest.fixture
+def stack(aws, bundle):
+    """What the app and pipeline stacks leave behind: two tagged fleets, a target group,
+    the blue/green deployment group and the artifact bucket."""
+    suffix = uuid.uuid4().hex[:8]
+    ec2, elbv2 = aws["ec2"], aws["elbv2"]
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    tg = elbv2.create_target_group(
+        Name=f"pub-{suffix}", Protocol="HTTP", Port=8443, VpcId=vpc["VpcId"], TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    fleets = {}
+    for fleet in ("blue", "green"):
+        tags = [
+            {"Key": "Fleet", "Value": fleet},
+            {"Key": "Service", "Value": "polybot"},
+            {"Key": "Project", "Value": PROJECT},
+        ]
+        reply = ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=2,
+            MaxCount=2,
+            InstanceType="t3.micro",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )
+        fleets[fleet] = sorted(i["InstanceId"] for i in reply["Instances"])
+    app = f"polybot-{suffix}"
+    aws["codedeploy"].create_application(applicationName=app, computePlatform="Server")
+    deployment_group.create(
+        aws["codedeploy"],
+        {
+            "ApplicationName": app,
+            "DeploymentGroupName": "bg",
+            "ServiceRoleArn": "arn:aws:iam::123456789012:role/codedeploy",
+            "TargetGroupNames": [f"pub-{suffix}"],
+            "FleetTagKey": "Fleet",
+            "OriginalFleet": "blue",
+        },
+    )
+    bucket = f"artifacts-{suffix}"
+    aws["s3"].create_bucket(Bucket=bucket)
+    env = {
+        "AWS_REGION": "us-east-1",
+        "CODEDEPLOY_APPLICATION": app,
+        "CODEDEPLOY_DEPLOYMENT_GROUP": "bg",
+        "PUBLIC_TARGET_GROUP_ARN": tg,
+        "PROJECT_TAG": PROJECT,
+        "BUNDLE_DIR": str(bundle),
+        "REVISION_BUCKET": bucket,
+        "REVISION_KEY": "revisions/polybot/abc-1.zip",
+        "POLL_SECONDS": "1",
+        "DEPLOY_TIMEOUT_SECONDS": "60",
+    }
+    return {"tg": tg, "fleets": fleets, "app": app, "bucket": bucket, "env": env}
+
+
+def register(aws, stack, fleet: str) -> None:
+    targets = [{"Id": i, "Port": 8443} for i in stack["fleets"][fleet]]
+    aws["elbv2"].register_targets(TargetGroupArn=stack["tg"], Targets=targets)
+
+
+def finishing(status: str):
+    """A sleep that plays CodeDeploy: the deployment ends with `status` at the first wait."""
+    calls = []
+
+    def sleep(seconds):
+        calls.append(seconds)
+        if len(calls) == 1:
+            (deployment_id,) = FINISH.pop()
+            set_status(deployment_id, status)
+
+    return sleep
+
+
+FINISH: list = []
+
+
+@pytest.fixture
+def run(aws, stack, monkeypatch):
+    """Run the switch; the deployment it creates finishes with the given status."""
+
+    def go(status: str = "Succeeded", **env):
+        settings = Settings.from_env({**stack["env"], **env})
+        real_create = aws["codedeploy"].create_deployment
+
+        def create_deployment(**kwargs):
+            reply = real_create(**kwargs)
+            FINISH.append((reply["deploymentId"],))
+            return reply
+
+        monkeypatch.setattr(aws["codedeploy"], "create_deployment", create_deployment)
+        return switch(settings, aws, sleep=finishing(status))
+
+    return go
+
+
+def deployment(aws, deployment_id: str) -> dict:
+    return aws["codedeploy"].get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+
+
+def target_fleet(aws, deployment_id: str) -> str:
+    (tag,) = deployment(aws, deployment_id)["targetInstances"]["tagFilters"]
+    assert tag["Key"] == "Fleet"
+    return tag["Value"]
+
+
+def original_fleet(aws, stack) -> str:
+    info = aws["codedeploy"].get_deployment_group(
+        applicationName=stack["app"], deploymentGroupName="bg"
+    )["deploymentGroupInfo"]
+    return info["ec2TagFilters"][0]["Value"]
+
+
+@pytest.fixture
+def webhook_commands(aws, monkeypatch) -> list[dict]:
+    """The SSM commands sent (moto lists extra instances on a command, so record the call)."""
+    sent = []
+    real_send = aws["ssm"].send_command
+
+    def send_command(**kwargs):
+        sent.append(kwargs)
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(aws["ssm"], "send_command", send_command)
+    return sent
+
+
+def test_nothing_registered_deploys_to_blue(aws, stack, run, capsys):
+    deployment_id = run()
+
+    assert target_fleet(aws, deployment_id) == "blue"
+    assert original_fleet(aws, stack) == "green"
+    assert "codedeploy/deployments/" + deployment_id in capsys.readouterr().out
+
+
+def test_blue_registered_but_not_healthy_yet_deploys_to_green(aws, stack, run, monkeypatch):
+    # First pipeline run on a fresh stack: blue is registered, but nothing runs on it yet.
+    healthy = FakeTargetGroup.health_for
+
+    def unhealthy(self, target, ec2_backend):
+        status = healthy(self, target, ec2_backend)
+        if status.status == "healthy":
+            status.status = "unhealthy"
+        return status
+
+    monkeypatch.setattr(FakeTargetGroup, "health_for", unhealthy)
+    register(aws, stack, "blue")
+
+    deployment_id = run()
+
+    assert target_fleet(aws, deployment_id) == "green"
+    assert original_fleet(aws, stack) == "blue"
+
+
+def test_blue_serving_deploys_to_green_and_registers_the_webhook_there(
+    aws, stack, run, webhook_commands
+):
+    register(aws, stack, "blue")
+
+    deployment_id = run()
+
+    assert target_fleet(aws, deployment_id) == "green"
+    assert original_fleet(aws, stack) == "blue"
+    revision = deployment(aws, deployment_id)["revision"]["s3Location"]
+    assert revision["bucket"] == stack["bucket"]
+    assert revision["key"] == "revisions/polybot/abc-1.zip"
+    assert revision["bundleType"] == "zip"
+    (command,) = webhook_commands
+    assert command["InstanceIds"] == [stack["fleets"]["green"][0]]
+    assert command["Parameters"]["commands"] == [
+        "docker exec polybot python -m polybot.register_webhook"
+    ]
+
+
+def test_green_serving_deploys_to_blue(aws, stack, run):
+    register(aws, stack, "green")
+
+    deployment_id = run()
+
+    assert target_fleet(aws, deployment_id) == "blue"
+    assert original_fleet(aws, stack) == "green"
+
+
+def test_bundle_is_uploaded_with_appspec_at_root_and_executable_hooks(aws, stack, run):
+    run()
+
+    body = aws["s3"].get_object(Bucket=stack["bucket"], Key="revisions/polybot/abc-1.zip")["Body"]
+    with zipfile.ZipFile(io.BytesIO(body.read())) as bundle:
+        names = set(bundle.namelist())
+        mode = bundle.getinfo("hooks/start_container.sh").external_attr >> 16
+    assert {"appspec.yml", "image.env", "hooks/start_container.sh"} <= names
+    assert mode & 0o111
+
+
+def test_failed_deployment_fails_the_switch_without_webhook(aws, stack, run, webhook_commands):
+    register(aws, stack, "blue")
+
+    with pytest.raises(SwitchError, match="Failed") as failure:
+        run("Failed")
+
+    assert "blue serving" in str(failure.value)
+    assert webhook_commands == []
+
+
+def test_a_deployment_that_never_ends_times_out(aws, stack, run):
+    with pytest.raises(SwitchError, match="still InProgress"):
+        run("InProgress", DEPLOY_TIMEOUT_SECONDS="60", POLL_SECONDS="30")
+
+
+def test_a_stopped_instance_in_the_target_fleet_is_refused(aws, stack, run):
+    register(aws, stack, "blue")
+    stopped = stack["fleets"]["green"][1]
+    aws["ec2"].stop_instances(InstanceIds=[stopped])
+
+    with pytest.raises(SwitchError, match=stopped) as refusal:
+        run()
+
+    assert "start-instances" in str(refusal.value)
+    listed = aws["codedeploy"].list_deployments(
+        applicationName=stack["app"], deploymentGroupName="bg"
+    )
+    assert listed["deployments"] == []
+
+
+def test_both_fleets_serving_is_refused(aws, stack, run):
+    register(aws, stack, "blue")
+    register(aws, stack, "green")
+
+    with pytest.raises(SwitchError, match="both fleets"):
+        run()
+
+
+def test_a_running_deployment_is_not_overtaken(aws, stack, run):
+    first = aws["codedeploy"].create_deployment(
+        applicationName=stack["app"],
+        deploymentGroupName="bg",
+        revision={"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k"}},
+    )["deploymentId"]
+
+    with pytest.raises(SwitchError, match=first):
+        run()
+
+
+def test_main_exits_non_zero_with_the_reason(aws, stack, capsys):
+    stopped = stack["fleets"]["blue"][0]
+    aws["ec2"].stop_instances(InstanceIds=[stopped])
+
+    assert main(stack["env"]) == 1
+
+    assert stopped in capsys.readouterr().err
+
+
+def test_main_reports_missing_settings(capsys):
+    assert main({"AWS_REGION": "us-east-1"}) == 1
+
+    assert "CODEDEPLOY_APPLICATION is required" in capsys.readouterr().err
