@@ -18,7 +18,7 @@ def ssm():
     with Stubber(client) as stub:
         stub.add_response(
             "send_command",
-            {"Command": {"CommandId": "cmd-1"}},
+            {"Command": {"CommandId": "4a1d9f2e-7c3b-4e8a-9f61-2b5d8c0e1a37"}},
             {
                 "InstanceIds": [INSTANCE],
                 "DocumentName": "AWS-RunShellScript",
