@@ -41,11 +41,16 @@ def wait_for_http(url: str, timeout: float, what: str) -> None:
 
 
 def deploy_data_stack(cloudformation, cfg: LocalConfig) -> dict[str, str]:
+    parameters = [{"ParameterKey": "Prefix", "ParameterValue": cfg.prefix}]
+    if cfg.job_visibility_timeout:
+        parameters.append(
+            {"ParameterKey": "JobVisibilityTimeout", "ParameterValue": cfg.job_visibility_timeout}
+        )
     try:
         cloudformation.create_stack(
             StackName=cfg.stack_name,
             TemplateBody=DATA_TEMPLATE.read_text(),
-            Parameters=[{"ParameterKey": "Prefix", "ParameterValue": cfg.prefix}],
+            Parameters=parameters,
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
     except ClientError as exc:

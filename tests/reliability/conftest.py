@@ -1,0 +1,29 @@
+"""Shared by the reliability suites: where observed outcomes are recorded for docs/reliability.md.
+
+Each case appends one JSON line (case, observed) to $RELIABILITY_OBSERVED (default:
+artifacts/reliability-observed.jsonl), so the table in docs/reliability.md is filled from a
+real run rather than from memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from local.config import ROOT
+
+
+@pytest.fixture(scope="session")
+def observe():
+    path = os.environ.get("RELIABILITY_OBSERVED", str(ROOT / "artifacts" / "reliability.jsonl"))
+
+    def record(case: str, **observed) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        line = {"case": case, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **observed}
+        with open(path, "a") as out:
+            out.write(json.dumps(line, default=str) + "\n")
+
+    return record

@@ -1,0 +1,334 @@
+"""Fault injection against the local stack's real processes: each photo answered exactly once.
+
+One stack for the module (tests/reliability/support/pieces.py: every Procfile process on its
+own, so single processes can be killed and restarted), with polybot's and the workers' AWS
+endpoint behind a FaultyProxy in front of moto. Every test leaves one healthy worker, polybot
+up and the proxy passing, for the next. The jobs queue's visibility timeout is 30 s (the data
+template's minimum) so a lost job comes back quickly.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+
+from common.contracts import Job
+from tests.reliability.support.pieces import Pieces, local_pieces, photos
+from tests.reliability.support.proxy import PASS, REFUSE, STALL, faulty_proxy
+from tests.reliability.support.updates import (
+    bot_token,
+    deliver,
+    update,
+    upload_photo,
+    user_message,
+)
+from tests.support.images import sample_image
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+VISIBILITY = 30
+BUS = sample_image("bus.jpg").read_bytes()
+_ids = iter(range(1_900_000_000 + (time.time_ns() // 1000) % 50_000_000, 2**31))
+
+
+@pytest.fixture(scope="module")
+def proxy():
+    with faulty_proxy(moto_port := free_port()) as running:
+        running.moto_port = moto_port
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, proxy):
+    tmp = tmp_path_factory.mktemp("faults")
+    with local_pieces(
+        tmp,
+        workers=1,
+        service_env={"AWS_ENDPOINT_URL": proxy.url},
+        MOTO_PORT=str(proxy.moto_port),
+        LOCAL_JOB_VISIBILITY_TIMEOUT=str(VISIBILITY),
+        # A larger inference size makes inference last seconds: a window to kill it in.
+        YOLO_IMG_SIZE="1280",
+    ) as pieces:
+        pieces.wait_workers_ready()
+        yield pieces
+
+
+@pytest.fixture
+def healthy(stack, proxy):
+    """Before and after each test: proxy passing, polybot up, exactly one ready worker."""
+    proxy.set_mode(PASS)
+    yield stack
+    proxy.set_mode(PASS)
+    if not stack.services["polybot"].alive():
+        stack.start_polybot()
+    if not stack.workers():
+        stack.start_worker()
+    stack.wait_workers_ready()
+    stack.wait_http(f"{stack.cfg.polybot_url}/healthz")
+
+
+def queue_depths(stack: Pieces) -> dict[str, int]:
+    outputs = stack.outputs()
+    sqs = stack.aws("sqs")
+    jobs = outputs["JOBS_QUEUE_URL"]
+    dlq = sqs.get_queue_url(QueueName=jobs.rsplit("/", 1)[1].replace("-jobs", "-jobs-dlq"))
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    depths = {}
+    for label, url in (("jobs", jobs), ("dlq", dlq["QueueUrl"])):
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        depths[f"{label}_visible"] = int(attrs[names[0]])
+        depths[f"{label}_in_flight"] = int(attrs[names[1]])
+    return depths
+
+
+def wait_until(condition, timeout: float, what: str, stack: Pieces, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}\n{stack.logs()[-6000:]}")
+
+
+def wait_in_flight(stack: Pieces) -> None:
+    """Until the job has been received by a worker (invisible in the queue, item PENDING)."""
+    wait_until(lambda: queue_depths(stack)["jobs_in_flight"] >= 1, 60, "job in flight", stack)
+
+
+def assert_settled(stack: Pieces) -> dict[str, int]:
+    """Nothing stuck: jobs queue and DLQ empty once the answer is out."""
+
+    def empty() -> dict[str, int] | None:
+        depths = queue_depths(stack)
+        return None if any(depths.values()) else depths
+
+    return wait_until(empty, VISIBILITY * 2 + 30, "empty queues", stack)
+
+
+def answered_once(stack: Pieces, chat_id: int, timeout: float = 180) -> list[dict]:
+    messages = stack.wait_for(chat_id, lambda ms: len(photos(ms)) >= 1, timeout)
+    time.sleep(3)  # a duplicate answer would arrive right behind the first
+    messages = stack.messages(chat_id)
+    assert len(photos(messages)) == 1, messages
+    assert "bus: 1" in photos(messages)[0]["caption"], messages
+    return messages
+
+
+def test_telegram_429_then_5xx_then_success_on_getfile_and_sendphoto(healthy, observe):
+    stack, chat = healthy, 71001
+    for method in ("getFile", "sendPhoto"):
+        stack.fault(method, 429, retry_after=2)
+        stack.fault(method, 500)
+    delivered = stack.send_photo(chat, BUS)
+    assert delivered["webhook_status"] == 200
+    messages = answered_once(stack, chat)
+    log = stack.services["polybot"].log()
+    retries = {m: log.count(f"Telegram {m}: ") for m in ("getFile", "sendPhoto")}
+    assert retries == {"getFile": 2, "sendPhoto": 2}, retries
+    depths = assert_settled(stack)
+    observe(
+        "telegram 429+5xx on getFile and sendPhoto",
+        webhook_status=delivered["webhook_status"],
+        retries_logged=retries,
+        messages=[m["method"] for m in messages],
+        queues=depths,
+    )
+
+
+def test_same_update_twice_and_concurrently(healthy, observe):
+    stack, token = healthy, bot_token(healthy.cfg)
+    sizes = upload_photo(stack.cfg, token, BUS)
+    chat_seq, chat_par = 71002, 71003
+    first = update(next(_ids), message=user_message(chat_seq, 1, photo=sizes))
+    statuses_seq = [deliver(stack.cfg, first)["webhook_status"] for _ in range(2)]
+    second = update(next(_ids), message=user_message(chat_par, 1, photo=sizes))
+    statuses_par: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda: statuses_par.append(deliver(stack.cfg, second)["webhook_status"])
+        )
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses_seq == [200, 200]
+    assert statuses_par == [200] * 8
+    for chat in (chat_seq, chat_par):
+        messages = answered_once(stack, chat)
+        acks = [m for m in messages if m["method"] == "sendMessage"]
+        assert len(acks) == 1, messages
+    observe(
+        "same update twice / 8x concurrently",
+        sequential_statuses=statuses_seq,
+        concurrent_statuses=sorted(statuses_par),
+        answers_per_chat=1,
+        queues=assert_settled(stack),
+    )
+
+
+def test_worker_sigkill_mid_inference_job_picked_up_by_a_new_worker(healthy, observe):
+    stack, chat = healthy, 71004
+    (victim,) = stack.workers()
+    stack.send_photo(chat, BUS)
+    wait_in_flight(stack)
+    time.sleep(1.0)  # download and decode take milliseconds; inference at 1280 takes seconds
+    answered_before_kill = photos(stack.messages(chat))
+    killed_at = time.monotonic()
+    victim.process.send_signal(signal.SIGKILL)
+    assert victim.process.wait(timeout=10) == -signal.SIGKILL
+    assert "prediction done" not in victim.log()
+    assert answered_before_kill == []
+    replacement = stack.start_worker()  # what the container restart policy / ASG does
+    messages = answered_once(stack, chat, timeout=VISIBILITY + 180)
+    recovered_s = time.monotonic() - killed_at
+    assert "prediction done" in replacement.log()
+    observe(
+        "worker SIGKILL mid-inference",
+        answers=len(photos(messages)),
+        answered_after_kill_s=round(recovered_s, 1),
+        queues=assert_settled(stack),
+    )
+
+
+def test_worker_sigterm_mid_job_drains_and_exits_zero(healthy, observe):
+    stack, chat = healthy, 71005
+    (worker,) = stack.workers()
+    stack.send_photo(chat, BUS)
+    wait_in_flight(stack)
+    time.sleep(1.0)
+    started = time.monotonic()
+    code = stack.stop(worker, signal.SIGTERM, timeout=120)
+    drained_s = time.monotonic() - started
+    assert code == 0, worker.log()[-3000:]
+    # It finished the job it had before exiting: the answer is out and nothing is left.
+    assert "prediction done" in worker.log()
+    messages = answered_once(stack, chat, timeout=30)
+    observe(
+        "worker SIGTERM mid-job",
+        exit_code=code,
+        exited_after_s=round(drained_s, 1),
+        answers=len(photos(messages)),
+        queues=assert_settled(stack),
+    )
+
+
+def test_polybot_down_when_the_worker_calls_results_then_back(healthy, observe):
+    stack, chat = healthy, 71006
+    stack.send_photo(chat, BUS)
+    wait_in_flight(stack)
+    polybot = stack.services["polybot"]
+    assert stack.stop(polybot, signal.SIGTERM) == 0
+    down_at = time.monotonic()
+    (worker,) = stack.workers()
+    wait_until(lambda: "results call failed" in worker.log(), 120, "failed results call", stack)
+    wait_until(lambda: "polybot notified: unavailable" in worker.log(), 60, "give-up", stack)
+    assert photos(stack.messages(chat)) == []
+    stack.start_polybot()
+    stack.wait_http(f"{stack.cfg.polybot_url}/healthz")
+    back_after_s = time.monotonic() - down_at
+    messages = answered_once(stack, chat, timeout=VISIBILITY + 120)
+    observe(
+        "polybot down during /results",
+        down_for_s=round(back_after_s, 1),
+        answers=len(photos(messages)),
+        queues=assert_settled(stack),
+    )
+
+
+def test_aws_unreachable_for_polybot_and_worker(healthy, proxy, observe):
+    stack, token = healthy, bot_token(healthy.cfg)
+    sizes = upload_photo(stack.cfg, token, BUS)
+    # 1. Mid-job: the worker has the job, then AWS refuses connections for a while.
+    in_job = 71007
+    stack.send_photo(in_job, BUS)
+    wait_in_flight(stack)
+    proxy.set_mode(REFUSE)
+    # 2. A photo arrives while AWS refuses: polybot answers 503 so Telegram redelivers.
+    refused = update(next(_ids), message=user_message(71008, 1, photo=sizes))
+    status_refused = deliver(stack.cfg, refused)["webhook_status"]
+    # 3. Then AWS stalls (accepts, never answers): again 503, within polybot's timeouts.
+    proxy.set_mode(STALL)
+    stalled = update(next(_ids), message=user_message(71009, 1, photo=sizes))
+    t0 = time.monotonic()
+    status_stalled = deliver(stack.cfg, stalled)["webhook_status"]
+    stalled_answer_s = time.monotonic() - t0
+    time.sleep(5)
+    proxy.set_mode(PASS)
+    assert (status_refused, status_stalled) == (503, 503)
+    # Telegram redelivers the failed updates; now they go through.
+    redelivered = [deliver(stack.cfg, u)["webhook_status"] for u in (refused, stalled)]
+    assert redelivered == [200, 200]
+    for chat in (in_job, 71008, 71009):
+        answered_once(stack, chat, timeout=VISIBILITY + 180)
+    assert stack.services["polybot"].alive() and len(stack.workers()) == 1
+    observe(
+        "AWS unreachable (refuse, then stall) for polybot and worker",
+        webhook_while_refused=status_refused,
+        webhook_while_stalled=status_stalled,
+        stalled_webhook_answered_in_s=round(stalled_answer_s, 1),
+        redelivered=redelivered,
+        answers_per_chat=1,
+        queues=assert_settled(stack),
+    )
+
+
+def test_poison_job_ends_in_dlq_and_the_user_is_told_once(healthy, observe):
+    """A valid job whose original is archived (Glacier: GetObject → InvalidObjectState).
+
+    Every attempt fails transiently (a restore would make it readable), so the worker
+    retries it until maxReceiveCount, tells the user once, and SQS dead-letters it.
+    """
+    stack, chat = healthy, 71010
+    outputs = stack.outputs()
+    pid = str(uuid.uuid4())
+    key = f"originals/{chat}/{pid}.jpg"
+    stack.aws("s3").put_object(
+        Bucket=outputs["IMAGES_BUCKET"], Key=key, Body=BUS, StorageClass="GLACIER"
+    )
+    stack.table().put_item(
+        Item={
+            "prediction_id": pid,
+            "chat_id": chat,
+            "message_id": 1,
+            "status": "PENDING",
+            "original_key": key,
+            "created_at": "2024-01-01T00:00:00Z",
+        }
+    )
+    job = Job(pid, chat, outputs["IMAGES_BUCKET"], key, 1, "2024-01-01T00:00:00Z")
+    stack.aws("sqs").send_message(QueueUrl=outputs["JOBS_QUEUE_URL"], MessageBody=job.to_json())
+    started = time.monotonic()
+    wait_until(
+        lambda: queue_depths(stack)["dlq_visible"] == 1,
+        VISIBILITY * 5 + 60,
+        "the job in the DLQ",
+        stack,
+        interval=1,
+    )
+    dead_lettered_s = time.monotonic() - started
+    time.sleep(3)
+    messages = stack.messages(chat)
+    assert [m["method"] for m in messages] == ["sendMessage"], messages
+    assert "could not" in messages[0]["text"].lower(), messages
+    item = stack.table().get_item(Key={"prediction_id": pid})["Item"]
+    assert item["status"] == "FAILED" and item.get("notified_at"), item
+    worker_log = "".join(w.log() for w in stack.workers())
+    depths = queue_depths(stack)
+    assert depths["jobs_visible"] == depths["jobs_in_flight"] == 0, depths
+    observe(
+        "poison job",
+        transient_failures_logged=worker_log.count("InvalidObjectState"),
+        dead_lettered_after_s=round(dead_lettered_s, 1),
+        user_messages=len(messages),
+        item_status=item["status"],
+        queues=depths,
+    )
