@@ -56,7 +56,14 @@ class MotoStacks:
         self.cloudformation = self.client("cloudformation")
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+        # Explicit fake credentials: module-scoped fixtures run before the autouse env fixture.
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def stack_name(self, kind: str) -> str:
         return f"{self.prefix}-{kind}"
@@ -80,8 +87,9 @@ class MotoStacks:
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def exports(self) -> dict[str, str]:
-        exports = self.cloudformation.list_exports()["Exports"]
-        return {e["Name"]: e["Value"] for e in exports if e["Name"].startswith(self.prefix)}
+        pages = self.cloudformation.get_paginator("list_exports").paginate()
+        exports = [e for page in pages for e in page["Exports"]]
+        return {e["Name"]: e.get("Value") for e in exports if e["Name"].startswith(self.prefix)}
 
     def deploy_all(self, certificate_arn: str = "") -> dict[str, dict[str, str]]:
         network = self.deploy("network", "network.yaml")

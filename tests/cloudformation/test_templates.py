@@ -200,3 +200,64 @@ def test_user_data_prepares_docker_agents_and_the_env_files():
 def test_scripts_are_executable():
     for script in ("deploy.sh", "certificate.sh"):
         assert (TEMPLATE_DIR / script).stat().st_mode & 0o111, script
+
+
+def test_bucket_is_versioned_private_and_expires_old_images():
+    # moto's S3 bucket model applies only BucketEncryption; the rest is checked as written.
+    [bucket] = resources_of_type(load("data.yaml"), "AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    prefixes = {r.get("Prefix") for r in props["LifecycleConfiguration"]["Rules"]}
+    assert {"originals/", "predictions/"} <= prefixes
+    assert "${AWS::AccountId}-${AWS::Region}" in props["BucketName"]["Fn::Sub"]
+
+
+def test_subnets_are_public_in_two_zones():
+    subnets = resources_of_type(load("network.yaml"), "AWS::EC2::Subnet")
+    assert len(subnets) == 2
+    zones = [s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for s in subnets.values()]
+    assert sorted(zones) == [0, 1]
+    assert all(s["Properties"]["MapPublicIpOnLaunch"] is True for s in subnets.values())
+
+
+def test_table_has_ttl_point_in_time_recovery_and_encryption():
+    # moto creates the table but does not report TTL/PITR set through CloudFormation.
+    [table] = resources_of_type(load("data.yaml"), "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_only_the_blue_fleet_is_registered_at_creation():
+    app = load("app.yaml")
+    instances = resources_of_type(app, "AWS::EC2::Instance")
+    fleets = {
+        key: {t["Key"]: t["Value"] for t in res["Properties"]["Tags"]}["Fleet"]
+        for key, res in instances.items()
+    }
+    assert sorted(fleets.values()) == ["blue", "blue", "green", "green"]
+    blue = {key for key, fleet in fleets.items() if fleet == "blue"}
+    groups = resources_of_type(app, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert set(groups) == {"PublicTargetGroup", "InternalTargetGroup"}
+    for key, group in groups.items():
+        registered = {t["Id"]["Ref"] for t in group["Properties"]["Targets"]}
+        assert registered == blue, key
+        assert all(t["Port"] == 8443 for t in group["Properties"]["Targets"]), key
+
+
+def test_both_subnets_use_the_route_table_with_the_internet_route():
+    network = load("network.yaml")
+    associations = resources_of_type(network, "AWS::EC2::SubnetRouteTableAssociation")
+    assert {a["Properties"]["SubnetId"]["Ref"] for a in associations.values()} == {
+        "PublicSubnet1",
+        "PublicSubnet2",
+    }
+    assert {a["Properties"]["RouteTableId"]["Ref"] for a in associations.values()} == {
+        "PublicRouteTable"
+    }
+    [route] = resources_of_type(network, "AWS::EC2::Route").values()
+    assert route["Properties"]["RouteTableId"] == {"Ref": "PublicRouteTable"}
+    assert route["Properties"]["GatewayId"] == {"Ref": "InternetGateway"}
