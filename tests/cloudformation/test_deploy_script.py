@@ -1,0 +1,137 @@
+"""deploy.sh drives the AWS CLI in the right order; run against a recording stand-in for `aws`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cloudformation.templates import TEMPLATE_DIR
+
+# A stand-in `aws`: records each call as a JSON list and answers the few queries deploy.sh makes.
+FAKE_AWS = """#!{python}
+import json, os, sys
+from pathlib import Path
+args = sys.argv[1:]
+state = Path(os.environ["FAKE_AWS_DIR"])
+with open(state / "calls.jsonl", "a") as log:
+    log.write(json.dumps(args) + "\\n")
+def arg(name):
+    return args[args.index(name) + 1] if name in args else ""
+existing = set((state / "stacks").read_text().split())
+command = " ".join(args[:2])
+if command == "cloudformation describe-stacks":
+    stack = arg("--stack-name")
+    if stack not in existing:
+        sys.exit(255)
+    query = arg("--query")
+    if "CertificateArn" in query:
+        print("None")
+    elif "ImagesBucketName" in query:
+        print("images-bucket")
+    elif "--query" in args:
+        print("value-of-" + query.split("'")[1])
+elif command == "s3api list-object-versions":
+    listed = state / "listed"
+    if listed.exists():
+        print(json.dumps({{"Objects": [], "Quiet": True}}))
+    else:
+        listed.touch()
+        version = {{"Key": "originals/1/a.jpg", "VersionId": "v1"}}
+        print(json.dumps({{"Objects": [version], "Quiet": True}}))
+elif command == "ssm delete-parameter":
+    sys.exit(254)  # not there: deploy.sh must carry on
+"""
+
+
+@pytest.fixture
+def fake_aws(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "aws"
+    script.write_text(FAKE_AWS.format(python=sys.executable))
+    script.chmod(0o755)
+    (tmp_path / "stacks").write_text("")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_AWS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PREFIX", "CERTIFICATE_ARN"}}
+    return subprocess.run(
+        ["bash", str(TEMPLATE_DIR / "deploy.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def calls(state: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
+
+
+def test_deploys_the_four_stacks_in_dependency_order(fake_aws):
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    result = run_deploy("--prefix", "demo", "--certificate-arn", cert)
+    assert result.returncode == 0, result.stderr
+    deploys = [c for c in calls(fake_aws) if c[:2] == ["cloudformation", "deploy"]]
+    stacks = [c[c.index("--stack-name") + 1] for c in deploys]
+    assert stacks == ["demo-network", "demo-data", "demo-app", "demo-observability"]
+    app = deploys[2]
+    assert "CertificateArn=" + cert in app
+    assert "NetworkStackName=demo-network" in app
+    assert "DataStackName=demo-data" in app
+    assert all("Prefix=demo" in c and "CAPABILITY_NAMED_IAM" in c for c in deploys)
+    assert all("--no-fail-on-empty-changeset" in c for c in deploys)
+    assert app[app.index("--template-file") + 1] == str(TEMPLATE_DIR / "app.yaml")
+
+
+def test_unset_certificate_keeps_the_stacks_value(fake_aws):
+    result = run_deploy("--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    app = next(c for c in calls(fake_aws) if "demo-app" in c and "deploy" in c)
+    assert not any(a.startswith("CertificateArn=") for a in app)
+
+
+def test_delete_tears_down_in_reverse_after_emptying_the_bucket(fake_aws):
+    (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
+    result = run_deploy("--delete", "--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    log = calls(fake_aws)
+    deletes = [c[c.index("--stack-name") + 1] for c in log if c[1] == "delete-stack"]
+    assert deletes == ["demo-observability", "demo-app", "demo-data", "demo-network"]
+    emptied = [i for i, c in enumerate(log) if c[:2] == ["s3api", "delete-objects"]]
+    data_deleted = next(i for i, c in enumerate(log) if c[1] == "delete-stack" and "demo-data" in c)
+    assert len(emptied) == 1 and emptied[0] < data_deleted
+    batch = json.loads(log[emptied[0]][log[emptied[0]].index("--delete") + 1])
+    assert batch["Objects"] == [{"Key": "originals/1/a.jpg", "VersionId": "v1"}]
+
+
+def test_delete_refuses_while_the_pipeline_imports_the_app_stack(fake_aws):
+    (fake_aws / "stacks").write_text("demo-pipeline demo-app")
+    result = run_deploy("--delete", "--prefix", "demo")
+    assert result.returncode != 0
+    assert "demo-pipeline" in result.stderr
+    assert not [c for c in calls(fake_aws) if c[1] == "delete-stack"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prefix", "Bad_Prefix"], "--prefix must be"),
+        (["--domain-name", "bot.example.com"], "needs --hosted-zone-id"),
+        (["--frobnicate"], "unknown option"),
+    ],
+)
+def test_bad_arguments_get_a_clear_answer_and_touch_nothing(fake_aws, args, message):
+    result = run_deploy(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (fake_aws / "calls.jsonl").exists()
