@@ -1,0 +1,147 @@
+"""Processes the benchmarks start: a moto server, a stub /results, memory sampling."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+        except requests.RequestException:
+            time.sleep(0.2)
+        else:
+            return
+    raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", 60, "moto server")
+        yield url
+    finally:
+        stop(process)
+
+
+class ResultsStub:
+    """Stands in for polybot's POST /results: records (time, predictionId), answers 200."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self.arrived = threading.Condition(self._lock)
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        with self._lock:
+            self.calls.append((time.perf_counter(), request.args.get("predictionId", "")))
+            self.arrived.notify_all()
+        return Response("{}", mimetype="application/json")(environ, start_response)
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        with self._lock:
+            return self.arrived.wait_for(lambda: len(self.calls) >= count, timeout)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+
+@contextmanager
+def serve(app) -> Iterator[str]:
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+class RssSampler:
+    """Samples the summed RSS of a set of processes in a thread; keeps the peak and a trace."""
+
+    def __init__(self, pids: Callable[[], Iterable[int]], every: float = 0.25) -> None:
+        self._pids = pids
+        self._every = every
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            total = 0
+            for pid in self._pids():
+                try:
+                    total += psutil.Process(pid).memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+def process_tree(pid: int) -> list[int]:
+    try:
+        root = psutil.Process(pid)
+        return [root.pid, *(p.pid for p in root.children(recursive=True))]
+    except psutil.Error:
+        return []
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
+    env.update(overrides)
+    return env

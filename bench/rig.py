@@ -1,0 +1,123 @@
+"""Real yolo5 worker processes against a moto server and a stub /results, fed known jobs.
+
+What figures 1, 2, 5 and 6 measure: `python -m yolo5` exactly as deployed (its own process,
+its own settings from the environment), so every number includes the whole worker path:
+SQS receive → S3 download → decode → detect → annotate → S3 upload → DynamoDB → POST
+/results → delete.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import boto3
+
+from bench.jobs import JobInjector, create_resources
+from bench.procs import ResultsStub, child_env, moto_server, serve, stop
+from local.config import ROOT
+
+READY_TIMEOUT = 180
+
+
+class WorkerRig:
+    """`with WorkerRig(weights, processes=1, threads=1) as rig: rig.throughput(photos, 30)`."""
+
+    def __init__(self, weights: Path, processes: int = 1, threads: int = 0, batch: int = 1):
+        self.weights = weights
+        self.processes = processes
+        self.threads = threads
+        self.batch = batch
+        self.stub = ResultsStub()
+        self.workers: list[subprocess.Popen] = []
+        self._stack = ExitStack()
+        self._tmp = Path(tempfile.mkdtemp(prefix="bench-rig-"))
+
+    def __enter__(self) -> WorkerRig:
+        try:
+            moto_url = self._stack.enter_context(moto_server())
+            stub_url = self._stack.enter_context(serve(self.stub))
+            session = boto3.Session(
+                region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+            )
+            self._endpoint = moto_url
+            resources = create_resources(_with_endpoint(session, moto_url), "bench")
+            self.injector = JobInjector(_with_endpoint(session, moto_url), resources)
+            for index in range(self.processes):
+                self.workers.append(self._start_worker(index, resources, stub_url))
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for worker in self.workers:
+            stop(worker, 60)
+        self._stack.close()
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers if w.poll() is None]
+
+    def throughput(self, photos: list[bytes], count: int, timeout: float = 600) -> dict:
+        """Send `count` jobs at once; images/s from the first to the last /results call."""
+        jobs = [self.injector.stage(photos[i % len(photos)], 9000 + i) for i in range(count)]
+        self.stub.reset()
+        started = time.perf_counter()
+        self.injector.send(jobs)
+        if not self.stub.wait_for(count, timeout):
+            raise RuntimeError(f"only {len(self.stub.calls)}/{count} results; see {self._tmp}")
+        times = sorted(t for t, _ in self.stub.calls)
+        ids = {pid for _, pid in self.stub.calls}
+        if ids != {job.prediction_id for job in jobs}:
+            raise RuntimeError("the results do not match the jobs sent")
+        steady = (count - 1) / (times[-1] - times[0]) if count > 1 else float("nan")
+        return {"steady": steady, "wall": count / (times[-1] - started)}
+
+    def _start_worker(self, index: int, resources, stub_url: str) -> subprocess.Popen:
+        health = self._tmp / f"worker{index}.health"
+        env = child_env(
+            AWS_ENDPOINT_URL=self._endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts anything
+            AWS_REGION="us-east-1",
+            JOBS_QUEUE_URL=resources.queue_url,
+            PREDICTIONS_TABLE=resources.table,
+            IMAGES_BUCKET=resources.bucket,
+            POLYBOT_RESULTS_URL=f"{stub_url}/results",
+            YOLO_WEIGHTS=str(self.weights),
+            TORCH_THREADS=str(self.threads),
+            WORKER_BATCH_SIZE=str(self.batch),
+            HEALTH_FILE=str(health),
+            YOLO_AUTOINSTALL="false",
+            YOLOv5_AUTOINSTALL="false",
+        )
+        log = (self._tmp / f"worker{index}.log").open("w")
+        return subprocess.Popen(
+            [sys.executable, "-m", "yolo5"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        healths = [self._tmp / f"worker{i}.health" for i in range(self.processes)]
+        while not all(h.exists() for h in healths):
+            if any(w.poll() is not None for w in self.workers) or time.monotonic() > deadline:
+                raise RuntimeError(f"worker(s) did not start; logs in {self._tmp}")
+            time.sleep(0.2)
+
+
+def _with_endpoint(session: boto3.Session, url: str):
+    """A session whose clients all talk to `url` (the moto server)."""
+
+    class _Bound:
+        def client(self, name):
+            return session.client(name, endpoint_url=url)
+
+        def resource(self, name):
+            return session.resource(name, endpoint_url=url)
+
+    return _Bound()
