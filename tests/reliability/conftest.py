@@ -27,3 +27,15 @@ def observe():
             out.write(json.dumps(line, default=str) + "\n")
 
     return record
+
+
+@pytest.fixture(scope="package")
+def shared_stack(tmp_path_factory):
+    """One honcho-run local stack (make up's Procfile) for the bad-input and security suites."""
+    from tests.support.stack import local_stack
+
+    tmp = tmp_path_factory.mktemp("shared-stack")
+    with local_stack(tmp) as running:
+        yield running
+    assert running.process.returncode == 0, running.log()[-3000:]
+    assert running.alive_pids() == [], running.log()[-3000:]

@@ -21,12 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 import psutil
 import requests
 
 from local.config import ROOT, LocalConfig
 from local.up import stack_environment
+from tests.reliability.support import aws
 from tests.support.images import SHARED_WEIGHTS
 from tests.support.servers import free_port
 
@@ -125,18 +125,14 @@ class Pieces:
         return "".join(f"\n==== {n}\n{s.log()}" for n, s in self.services.items())
 
     def outputs(self) -> dict[str, str]:
-        pairs = (line.split("=", 1) for line in self.cfg.outputs_file.read_text().splitlines())
-        return dict(pairs)
+        return aws.outputs(self.cfg)
 
     # -- clients -------------------------------------------------------------------------
     def aws(self, service: str):
-        return boto3.client(service, region_name=self.cfg.region, endpoint_url=self.cfg.moto_url)
+        return aws.client(self.cfg, service)
 
     def table(self):
-        dynamodb = boto3.resource(
-            "dynamodb", region_name=self.cfg.region, endpoint_url=self.cfg.moto_url
-        )
-        return dynamodb.Table(self.outputs()["PREDICTIONS_TABLE"])
+        return aws.table(self.cfg, self.outputs()["PREDICTIONS_TABLE"])
 
     # -- the emulator's control API --------------------------------------------------------
     def send_photo(self, chat_id: int, data: bytes) -> dict:

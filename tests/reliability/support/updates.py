@@ -10,21 +10,18 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import requests
 
 from local.config import LocalConfig
+from tests.reliability.support import aws
 
 SCRATCH_CHAT = 1
 
 
 def bot_token(cfg: LocalConfig) -> str:
     """The running stack's bot token, read the way polybot reads it (its Secrets Manager)."""
-    env = dict(
-        line.split("=", 1) for line in cfg.outputs_file.read_text().splitlines() if "=" in line
-    )
-    secrets = boto3.client("secretsmanager", region_name=cfg.region, endpoint_url=cfg.moto_url)
-    value = secrets.get_secret_value(SecretId=env["TELEGRAM_TOKEN_SECRET_ID"])["SecretString"]
+    secret_id = aws.outputs(cfg)["TELEGRAM_TOKEN_SECRET_ID"]
+    value = aws.client(cfg, "secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
     return json.loads(value)["TELEGRAM_TOKEN"] if value.startswith("{") else value
 
 

@@ -1,0 +1,117 @@
+"""Load: 30 photos/s for 60 s from 30 chats into the local stack (make up's Procfile, 2 workers).
+
+Every photo must be answered exactly once, no webhook call may fail with a 5xx, and the
+dead-letter queue must stay empty. Rate and duration can be lowered for a quick local look
+(RELIABILITY_LOAD_RATE, RELIABILITY_LOAD_SECONDS); CI runs the issue's numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.reliability.support import aws
+from tests.support.images import sample_image
+from tests.support.stack import local_stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+RATE = int(os.environ.get("RELIABILITY_LOAD_RATE", "30"))
+SECONDS = int(os.environ.get("RELIABILITY_LOAD_SECONDS", "60"))
+CHATS = 30
+FIRST_CHAT = 95001
+ANSWER_TIMEOUT = 1200
+
+
+def small_bus() -> bytes:
+    """bus.jpg at 320 px: the photo-sized work is the same for polybot, the model is cheaper."""
+    image = Image.open(sample_image("bus.jpg")).convert("RGB")
+    image.thumbnail((320, 320))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_30_photos_per_second_for_60_seconds(tmp_path, observe):
+    photo = small_bus()
+    total = RATE * SECONDS
+    statuses: Counter = Counter()
+    lock = threading.Lock()
+    with local_stack(
+        tmp_path, WORKERS="2", WORKER_BATCH_SIZE="10", YOLO_IMG_SIZE="320", TORCH_THREADS="1"
+    ) as stack:
+        session = requests.Session()
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+
+        def send(i: int) -> None:
+            chat = FIRST_CHAT + i % CHATS
+            url = f"{stack.emulator}/emulator/chats/{chat}/photo"
+            try:
+                status = session.post(url, data=photo, timeout=120).json()["webhook_status"]
+            except (requests.RequestException, ValueError) as exc:
+                status = type(exc).__name__
+            with lock:
+                statuses[str(status)] += 1
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(64) as pool:
+            for i in range(total):
+                # Open loop: photos go out on schedule whether or not earlier ones are done.
+                time.sleep(max(0.0, started + i / RATE - time.monotonic()))
+                pool.submit(send, i)
+            scheduled_s = time.monotonic() - started
+        sent_s = time.monotonic() - started
+
+        def answered() -> dict[int, list[dict]]:
+            return {c: stack.messages(c) for c in range(FIRST_CHAT, FIRST_CHAT + CHATS)}
+
+        per_chat = SECONDS * RATE // CHATS
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while time.monotonic() < deadline:
+            chats = answered()
+            done = sum(sum(m["method"] == "sendPhoto" for m in ms) for ms in chats.values())
+            if done >= total:
+                break
+            time.sleep(2)
+        all_answered_s = time.monotonic() - started
+        time.sleep(5)  # duplicates would arrive right behind
+        chats = answered()
+        deliveries = requests.get(f"{stack.emulator}/emulator/deliveries", timeout=10).json()
+        outputs = aws.outputs(stack.cfg)
+        sqs = aws.client(stack.cfg, "sqs")
+        dlq_url = sqs.get_queue_url(QueueName=outputs["JOBS_QUEUE_URL"].rsplit("/", 1)[1] + "-dlq")
+        dlq = sqs.get_queue_attributes(
+            QueueUrl=dlq_url["QueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        photos_per_chat = {
+            c: sum(m["method"] == "sendPhoto" for m in ms) for c, ms in chats.items()
+        }
+        acks_per_chat = {
+            c: sum(m["method"] == "sendMessage" for m in ms) for c, ms in chats.items()
+        }
+        observe(
+            "load 30/s x 60 s, 30 chats",
+            photos_sent=total,
+            scheduled_in_s=round(scheduled_s, 1),
+            all_webhook_calls_returned_in_s=round(sent_s, 1),
+            all_answered_after_s=round(all_answered_s, 1),
+            webhook_statuses=dict(statuses),
+            emulator_by_status=deliveries["by_status"],
+            answers_per_chat=sorted(set(photos_per_chat.values())),
+            acks_per_chat=sorted(set(acks_per_chat.values())),
+            dlq=dlq,
+        )
+    assert dict(statuses) == {"200": total}, statuses
+    assert set(deliveries["by_status"]) == {"200"}, deliveries["by_status"]
+    assert set(photos_per_chat.values()) == {per_chat}, photos_per_chat
+    assert set(acks_per_chat.values()) == {per_chat}, acks_per_chat
+    assert dlq == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
