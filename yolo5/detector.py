@@ -77,10 +77,36 @@ class Detector:
 
 def _load(weights: Path, conf: float, iou: float, torch_threads: int):
     verify(weights)  # the checkpoint is a pickle: never unpickle an unverified file
+    torch, auto_shape = _import_yolov5()
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    started = time.perf_counter()
+    # weights_only=False is safe only because verify() matched the pinned sha256 above.
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+    model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
+    if isinstance(model.names, list | tuple):
+        model.names = dict(enumerate(model.names))
+    wrapped = auto_shape(model)
+    wrapped.conf = conf
+    wrapped.iou = iou
+    logger.info(
+        "model loaded from %s", weights.name, extra={"timings": {"load_ms": _ms_since(started)}}
+    )
+    return wrapped
+
+
+def _import_yolov5():
+    """Import torch and yolov5 with their side effects contained; returns (torch, AutoShape)."""
     os.environ["YOLO_AUTOINSTALL"] = "false"
     os.environ["YOLOv5_AUTOINSTALL"] = "false"  # noqa: SIM112 - yolov5 spells it this way
     import torch
+    from PIL import Image
 
+    # ultralytics (imported by yolov5) replaces PIL.Image.open process-wide with a wrapper that,
+    # on bytes Pillow can't identify, tries to pip-install a HEIF plugin and then raises
+    # ModuleNotFoundError. Keep Pillow's own opener and put it back after the imports, so that
+    # yolo5.images keeps answering "not an image" (a permanent failure) for such bytes.
+    pillow_open = Image.open
     # yolov5 7.0.14 warns about APIs of its own dependencies (pkg_resources, torch.cuda.amp) on
     # import and on every first call; nothing for us to act on, so keep them out of the logs.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -90,27 +116,15 @@ def _load(weights: Path, conf: float, iou: float, torch_threads: int):
     import yolov5.models.yolo  # noqa: F401
     from yolov5.models.common import AutoShape
 
+    if getattr(pillow_open, "__module__", None) == Image.__name__:
+        Image.open = pillow_open
+
     # yolov5 installs its own plain-text stderr handler; route its records through ours (JSON).
     yolov5_logger = logging.getLogger("yolov5")
     yolov5_logger.handlers.clear()
     yolov5_logger.propagate = True
     yolov5_logger.setLevel(logging.WARNING)
-
-    if torch_threads > 0:
-        torch.set_num_threads(torch_threads)
-    started = time.perf_counter()
-    # weights_only=False is safe only because verify() matched the pinned sha256 above.
-    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)  # nosec B614
-    model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
-    if isinstance(model.names, list | tuple):
-        model.names = dict(enumerate(model.names))
-    wrapped = AutoShape(model)
-    wrapped.conf = conf
-    wrapped.iou = iou
-    logger.info(
-        "model loaded from %s", weights.name, extra={"timings": {"load_ms": _ms_since(started)}}
-    )
-    return wrapped
+    return torch, AutoShape
 
 
 def _ms_since(started: float) -> float:

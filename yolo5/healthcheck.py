@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from yolo5.settings import DEFAULT_HEALTH_FILE
+
 MAX_AGE_SECONDS = 90.0
 
 
@@ -24,7 +26,7 @@ def is_fresh(path: Path, max_age: float = MAX_AGE_SECONDS, now: float | None = N
 
 
 def main() -> int:
-    path = Path(os.environ.get("HEALTH_FILE") or "/tmp/yolo5.health")  # noqa: S108 - a stamp file
+    path = Path(os.environ.get("HEALTH_FILE") or DEFAULT_HEALTH_FILE)
     if is_fresh(path):
         return 0
     print(f"unhealthy: {path} missing or older than {MAX_AGE_SECONDS:.0f}s", file=sys.stderr)

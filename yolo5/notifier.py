@@ -63,7 +63,7 @@ class ResultsNotifier:
                 )
             if attempt < self.attempts:
                 cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                self._sleep(random.uniform(0, cap))  # noqa: S311 - jitter, not security
+                self._sleep(random.uniform(0, cap))  # noqa: S311 - jitter  # nosec B311
         return Notified.UNAVAILABLE
 
     def _session(self) -> requests.Session:

@@ -11,6 +11,8 @@ from common.env import env_bool, env_float, env_int, env_opt, env_str
 
 MIB = 1024 * 1024
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "polybot"
+# A liveness stamp, not a secret: a predictable path is what the HEALTHCHECK needs.
+DEFAULT_HEALTH_FILE = "/tmp/yolo5.health"  # noqa: S108  # nosec B108
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Settings:
     batch_size: int = 1
     wait_seconds: int = 20
     max_receive_count: int = 3
-    health_file: Path = Path("/tmp/yolo5.health")  # noqa: S108 - a liveness stamp, not a secret
+    health_file: Path = Path(DEFAULT_HEALTH_FILE)
     max_image_bytes: int = 20 * MIB
     max_image_pixels: int = 40_000_000
 
@@ -59,7 +61,7 @@ class Settings:
             batch_size=env_int("WORKER_BATCH_SIZE", 1, env, lo=1, hi=10),
             wait_seconds=env_int("WORKER_WAIT_SECONDS", 20, env, lo=0, hi=20),
             max_receive_count=env_int("MAX_RECEIVE_COUNT", 3, env, lo=1, hi=1000),
-            health_file=Path(env_str("HEALTH_FILE", "/tmp/yolo5.health", env)),  # noqa: S108
+            health_file=Path(env_str("HEALTH_FILE", DEFAULT_HEALTH_FILE, env)),
             max_image_bytes=env_int("MAX_IMAGE_BYTES", 20 * MIB, env, lo=1),
             max_image_pixels=env_int("MAX_IMAGE_PIXELS", 40_000_000, env, lo=1),
         )

@@ -89,7 +89,7 @@ def _download(url: str, target: Path, expected: str) -> Path:
     try:
         with (
             os.fdopen(fd, "wb") as out,
-            urllib.request.urlopen(  # noqa: S310 - fixed https URL
+            urllib.request.urlopen(  # noqa: S310 - fixed https URL  # nosec B310
                 url, timeout=DOWNLOAD_TIMEOUT_SECONDS
             ) as response,
         ):
