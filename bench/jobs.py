@@ -88,3 +88,16 @@ class JobInjector:
             int(attrs["ApproximateNumberOfMessages"]),
             int(attrs["ApproximateNumberOfMessagesNotVisible"]),
         )
+
+
+def bound_to(session, url: str):
+    """A session-like object whose clients and resources all talk to `url` (a moto server)."""
+
+    class _Bound:
+        def client(self, name):
+            return session.client(name, endpoint_url=url)
+
+        def resource(self, name):
+            return session.resource(name, endpoint_url=url)
+
+    return _Bound()

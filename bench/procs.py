@@ -106,7 +106,8 @@ class RssSampler:
     def __init__(self, pids: Callable[[], Iterable[int]], every: float = 0.25) -> None:
         self._pids = pids
         self._every = every
-        self.peak_bytes = 0
+        self.peak_bytes = 0  # of the sum over the processes
+        self.peak_single_bytes = 0  # of the largest one
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -120,17 +121,22 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
-            total = 0
+            sizes = []
             for pid in self._pids():
                 try:
-                    total += psutil.Process(pid).memory_info().rss
+                    sizes.append(psutil.Process(pid).memory_info().rss)
                 except psutil.Error:
                     continue
-            self.peak_bytes = max(self.peak_bytes, total)
+            self.peak_bytes = max(self.peak_bytes, sum(sizes))
+            self.peak_single_bytes = max(self.peak_single_bytes, *sizes, 0)
 
     @property
     def peak_mib(self) -> float:
         return self.peak_bytes / 2**20
+
+    @property
+    def peak_single_mib(self) -> float:
+        return self.peak_single_bytes / 2**20
 
 
 def process_tree(pid: int) -> list[int]:

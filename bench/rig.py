@@ -17,7 +17,7 @@ from pathlib import Path
 
 import boto3
 
-from bench.jobs import JobInjector, create_resources
+from bench.jobs import JobInjector, bound_to, create_resources
 from bench.procs import ResultsStub, child_env, moto_server, serve, stop
 from local.config import ROOT
 
@@ -42,11 +42,13 @@ class WorkerRig:
             moto_url = self._stack.enter_context(moto_server())
             stub_url = self._stack.enter_context(serve(self.stub))
             session = boto3.Session(
-                region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+                region_name="us-east-1",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
             )
             self._endpoint = moto_url
-            resources = create_resources(_with_endpoint(session, moto_url), "bench")
-            self.injector = JobInjector(_with_endpoint(session, moto_url), resources)
+            resources = create_resources(bound_to(session, moto_url), "bench")
+            self.injector = JobInjector(bound_to(session, moto_url), resources)
             for index in range(self.processes):
                 self.workers.append(self._start_worker(index, resources, stub_url))
             self._wait_ready()
@@ -108,16 +110,3 @@ class WorkerRig:
             if any(w.poll() is not None for w in self.workers) or time.monotonic() > deadline:
                 raise RuntimeError(f"worker(s) did not start; logs in {self._tmp}")
             time.sleep(0.2)
-
-
-def _with_endpoint(session: boto3.Session, url: str):
-    """A session whose clients all talk to `url` (the moto server)."""
-
-    class _Bound:
-        def client(self, name):
-            return session.client(name, endpoint_url=url)
-
-        def resource(self, name):
-            return session.resource(name, endpoint_url=url)
-
-    return _Bound()
