@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deploys the Polybot stacks in dependency order (network -> data -> app -> observability),
-# or with --delete tears them down in reverse order. See docs/deploy.md.
+# or with --delete tears them down in reverse order. See the README, "Deploying to AWS".
 set -euo pipefail
 
 usage() {
