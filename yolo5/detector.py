@@ -22,6 +22,9 @@ from common.contracts import counts_of
 from yolo5.annotate import annotated_jpeg
 from yolo5.weights import verify
 
+# AutoShape reads arrays with a first axis shorter than this as channels-first (see _hwc_safe).
+MIN_MODEL_HEIGHT = 5
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,7 +61,7 @@ class Detector:
 
     def detect(self, rgb: np.ndarray) -> Detection:
         started = time.perf_counter()
-        results = self._model(rgb, size=self.img_size)
+        results = self._model(_hwc_safe(rgb), size=self.img_size)
         inference_ms = _ms_since(started)
         names = results.names
         height, width = rgb.shape[:2]
@@ -73,6 +76,15 @@ class Detector:
                 }
             )
         return Detection(labels, counts_of(labels), annotated_jpeg(rgb, labels), inference_ms)
+
+
+def _hwc_safe(rgb: np.ndarray) -> np.ndarray:
+    """YOLOv5's AutoShape takes an array whose first axis is shorter than 5 for channels-first
+    and transposes it, which breaks on a 1-4 pixel tall image (a 1x1 photo crashed inference).
+    Padding such an image at the bottom keeps it height-first; boxes keep their coordinates.
+    """
+    short = MIN_MODEL_HEIGHT - rgb.shape[0]
+    return rgb if short <= 0 else np.pad(rgb, ((0, short), (0, 0), (0, 0)))
 
 
 def _load(weights: Path, conf: float, iou: float, torch_threads: int):

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 
+import psutil
 import pytest
 
 from common.contracts import Job
@@ -102,6 +103,14 @@ def wait_in_flight(stack: Pieces) -> None:
     wait_until(lambda: queue_depths(stack)["jobs_in_flight"] >= 1, 60, "job in flight", stack)
 
 
+def wait_inferring(stack: Pieces, worker) -> None:
+    """Until the worker's job is on the model: its process saturates a core (I/O does not)."""
+    wait_in_flight(stack)
+    process = psutil.Process(worker.pid)
+    busy = iter(lambda: process.cpu_percent(interval=0.25) > 90, None)
+    wait_until(lambda: next(busy) and next(busy), 60, "inference", stack, interval=0)
+
+
 def assert_settled(stack: Pieces) -> dict[str, int]:
     """Nothing stuck: jobs queue and DLQ empty once the answer is out."""
 
@@ -125,7 +134,8 @@ def answered_once(stack: Pieces, chat_id: int, timeout: float = 180) -> list[dic
     time.sleep(3)  # a duplicate answer would arrive right behind the first
     messages = stack.messages(chat_id)
     assert len(photos(messages)) == 1, messages
-    assert "bus: 1" in photos(messages)[0]["caption"], messages
+    # At the 3200 px inference size the model sees more (and other) objects than at 640.
+    assert "person: " in photos(messages)[0]["caption"], messages
     return messages
 
 
@@ -187,8 +197,7 @@ def test_worker_sigkill_mid_inference_job_picked_up_by_a_new_worker(healthy, obs
     stack, chat = healthy, 71004
     (victim,) = stack.workers()
     stack.send_photo(chat, BUS)
-    wait_in_flight(stack)
-    time.sleep(0.3)  # download and decode take milliseconds; inference at 3200 px much longer
+    wait_inferring(stack, victim)
     killed_at = time.monotonic()
     victim.process.send_signal(signal.SIGKILL)
     assert victim.process.wait(timeout=10) == -signal.SIGKILL
@@ -211,9 +220,8 @@ def test_worker_sigterm_mid_job_drains_and_exits_zero(healthy, observe):
     stack, chat = healthy, 71005
     (worker,) = stack.workers()
     stack.send_photo(chat, BUS)
-    wait_in_flight(stack)
-    time.sleep(0.3)
-    assert not done_for(worker, chat)  # the signal arrives mid-job
+    wait_inferring(stack, worker)
+    assert not done_for(worker, chat)  # the signal arrives mid-inference
     started = time.monotonic()
     code = stack.stop(worker, signal.SIGTERM, timeout=120)
     drained_s = time.monotonic() - started

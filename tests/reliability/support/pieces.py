@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import requests
 
 from local.config import ROOT, LocalConfig
@@ -165,18 +164,6 @@ class Pieces:
 
 def photos(messages: list[dict]) -> list[dict]:
     return [m for m in messages if m["method"] == "sendPhoto"]
-
-
-def worker_pids_in_inference(pieces: Pieces) -> list[int]:
-    """Workers whose process is busy on the CPU right now (the model runs on the main thread)."""
-    busy = []
-    for worker in pieces.workers():
-        try:
-            if psutil.Process(worker.pid).cpu_percent(interval=0.2) > 50:
-                busy.append(worker.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return busy
 
 
 @contextmanager
