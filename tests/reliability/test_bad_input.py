@@ -187,7 +187,7 @@ CASES = [
     (
         "zero-bytes-file",  # the emulator (like Telegram) refuses empty uploads: a raw update
         raw(
-            document=lambda ctx: {
+            message=lambda ctx: {
                 "document": {
                     "file_id": "AgAC-empty",
                     "file_unique_id": "e",
