@@ -29,7 +29,7 @@ help:
 $(STAMP): $(REQS)
 	@test -x $(BIN)/python || { echo ">> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo ">> installing pinned dependencies into $(VENV) (first run: torch and YOLOv5 take a few minutes)"
-	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -q -r requirements-dev.txt
+	$(BIN)/python -m pip install --progress-bar on --disable-pip-version-check -r requirements-dev.txt
 	@test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/python -m pip install --disable-pip-version-check -q -r requirements-checkov.txt
 	@touch $@
