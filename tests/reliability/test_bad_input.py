@@ -91,6 +91,20 @@ def raw(**kinds):
     return act
 
 
+def direct(**kinds):
+    """Straight to polybot's webhook (with the secret): kinds the emulator, like Telegram,
+    never delivers because polybot registers allowed_updates=["message"]."""
+
+    def act(ctx: Ctx, chat: int) -> int:
+        built = {
+            kind: message(chat, 1, **content) if kind != "channel_post" else content
+            for kind, content in kinds.items()
+        }
+        return ctx.post_webhook(json=update(next(_ids), **built)).status_code
+
+    return act
+
+
 def photo_with_caption(ctx: Ctx, chat: int) -> int:
     caption = ("Ünïcödé ✓ 🚌 שלום мир 你好 " * 40)[:1024]
     return ctx.stack.send_photo(chat, sample_image("bus.jpg").read_bytes(), caption=caption)[
@@ -284,9 +298,17 @@ CASES = [
     ),
     ("album-of-3-photos", album, 200, "annotated x3"),
     ("photo-long-unicode-caption", photo_with_caption, 200, "annotated"),
-    ("edited-message", raw(edited_message={"text": "edited"}), 200, ("reply", EDITED)),
-    ("channel-post", channel_post, 200, "silent"),
-    ("update-without-message", no_message, 200, "silent"),
+    ("edited-message", direct(edited_message={"text": "edited"}), 200, ("reply", EDITED)),
+    ("edited-message-via-telegram", raw(edited_message={"text": "edited"}), None, "silent"),
+    (
+        "channel-post",
+        direct(channel_post={"message_id": 1, "chat": {"id": -1001, "type": "channel"}}),
+        200,
+        "silent",
+    ),
+    ("channel-post-via-telegram", channel_post, None, "silent"),
+    ("update-without-message", direct(), 200, "silent"),
+    ("update-without-message-via-telegram", no_message, None, "silent"),
     ("body-not-json", body(b"this is not json{"), 400, "silent"),
     ("body-json-array", body(b"[1, 2, 3]"), 400, "silent"),
     ("body-json-without-update-id", body(b'{"message": {"text": "hi"}}'), 400, "silent"),
