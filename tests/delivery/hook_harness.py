@@ -5,7 +5,6 @@ plausibly; its state (which containers exist) lives in a directory, so reruns se
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,10 +94,21 @@ class Harness:
         return codes
 
 
+def assemble_bundle(service: str, dest: Path, appspecs: Path = ROOT / "appspecs") -> None:
+    """The bundle exactly as buildspecs/build.yml assembles it: appspecs/bundle.sh."""
+    subprocess.run(
+        ["bash", str(appspecs / "bundle.sh"), service, str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+
 def make_harness(tmp: Path, service: str, image: str) -> Harness:
     """A bundle as the build emits it (appspec + hooks + image.env), stand-ins and env."""
     bundle = tmp / "bundle"
-    shutil.copytree(ROOT / "appspecs" / service, bundle)
+    assemble_bundle(service, bundle)
     (bundle / "image.env").write_text(f"IMAGE_URI={image}\n")
     bin_dir = tmp / "bin"
     bin_dir.mkdir()

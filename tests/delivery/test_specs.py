@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,17 @@ import pytest
 import yaml
 from cfnlint.decode import decode
 
-from tests.delivery.hook_harness import BLUE_GREEN, IN_PLACE, ROOT
+from tests.delivery.hook_harness import BLUE_GREEN, IN_PLACE, ROOT, assemble_bundle
 
 # Every hook CodeDeploy runs for EC2/on-premises, in lifecycle order (in place, then traffic).
 EC2_HOOKS = [*BLUE_GREEN, "BeforeBlockTraffic", "AfterBlockTraffic"]
 APPSPECS = sorted((ROOT / "appspecs").glob("*/appspec.yml"))
+SERVICES = [p.parent.name for p in APPSPECS]
 BUILDSPECS = sorted((ROOT / "buildspecs").glob("*.yml"))
-SCRIPTS = sorted((ROOT / "appspecs").glob("*/hooks/*.sh"))
+SCRIPTS = sorted((ROOT / "appspecs").glob("**/*.sh"))
+SHARED_HOOKS = ROOT / "appspecs" / "shared" / "hooks"
+# Sourced by the hooks, never run by CodeDeploy.
+SOURCED = {"lib.sh", "settings.sh"}
 
 
 def git_mode(path: Path) -> str | None:
@@ -35,8 +40,28 @@ def test_both_services_have_an_appspec():
     assert [p.parent.name for p in APPSPECS] == ["polybot", "yolo5"]
 
 
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    """Each service's bundle as the build assembles it (appspecs/bundle.sh)."""
+    root = tmp_path_factory.mktemp("bundles")
+    for service in SERVICES:
+        assemble_bundle(service, root / service)
+    return {service: root / service for service in SERVICES}
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def source_of(service: str, location: str) -> Path:
+    """Where a bundled file comes from: the service's own directory or the shared one."""
+    own = ROOT / "appspecs" / service / location
+    return own if own.exists() else ROOT / "appspecs" / "shared" / location
+
+
 @pytest.mark.parametrize("appspec", APPSPECS, ids=lambda p: p.parent.name)
-def test_appspec_schema(appspec):
+def test_appspec_schema(appspec, bundles):
+    bundle = bundles[appspec.parent.name]
     text = appspec.read_text()
     spec = yaml.safe_load(text)
     assert re.search(r"^version: 0\.0$", text, re.M), "appspec version must be 0.0"
@@ -48,11 +73,12 @@ def test_appspec_schema(appspec):
     for event, scripts in spec["hooks"].items():
         for script in scripts:
             assert 1 <= script["timeout"] <= 3600, (event, script)
-            path = appspec.parent / script["location"]
-            assert path.is_file(), f"{event}: {path} missing"
+            path = bundle / script["location"]
+            assert path.is_file(), f"{event}: {script['location']} missing from the bundle"
             assert path.stat().st_mode & 0o111, f"{path} not executable"
-            mode = git_mode(path)
-            assert mode in (None, "100755"), f"{path} is {mode} in git, needs 100755"
+            source = source_of(appspec.parent.name, script["location"])
+            mode = git_mode(source)
+            assert mode in (None, "100755"), f"{source} is {mode} in git, needs 100755"
 
 
 def test_polybot_hooks_fit_blue_green_and_yolo5_in_place():
@@ -61,13 +87,90 @@ def test_polybot_hooks_fit_blue_green_and_yolo5_in_place():
     assert set(yolo5) <= set(IN_PLACE)
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
-def test_hook_scripts_are_strict(script):
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT / "appspecs")))
+def test_scripts_are_strict_and_executable(script):
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
-    if script.name != "common.sh":
+    assert script.stat().st_mode & 0o111, f"{script} not executable"
+    assert git_mode(script) in (None, "100755")
+    if script.name not in SOURCED:
         assert "set -euo pipefail" in text
-        assert 'source "$(dirname "${BASH_SOURCE[0]}")/common.sh"' in text
+    if script.parent.name == "hooks" and script.name not in SOURCED:
+        assert 'source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"' in text
+        assert "# shellcheck source=appspecs/shared/hooks/lib.sh" in text
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_bundle_holds_the_shared_and_the_service_hooks(service, bundles):
+    shipped = files_under(bundles[service])
+    own = files_under(ROOT / "appspecs" / service)
+    shared = [f"hooks/{name}" for name in files_under(SHARED_HOOKS)]
+    assert shipped == sorted({*own, *shared})
+    assert {"appspec.yml", "hooks/settings.sh", "hooks/lib.sh"} <= set(shipped)
+    for rel in shipped:
+        assert (bundles[service] / rel).read_bytes() == source_of(service, rel).read_bytes()
+
+
+def test_shared_code_lives_only_in_the_shared_hooks():
+    """No service redefines a shared function or carries a copy of a shared hook."""
+    functions = set(re.findall(r"^(\w+)\(\)", (SHARED_HOOKS / "lib.sh").read_text(), re.M))
+    assert {"log", "die", "image_uri", "ecr_login", "pull_image", "stop_container"} <= functions
+    for service in SERVICES:
+        for script in (ROOT / "appspecs" / service / "hooks").glob("*.sh"):
+            assert not (SHARED_HOOKS / script.name).exists(), script
+            defined = set(re.findall(r"^(\w+)\(\)", script.read_text(), re.M))
+            assert not defined & functions, (script, defined & functions)
+
+
+def test_bundle_rerun_gives_the_same_bundle(tmp_path):
+    dest = tmp_path / "polybot"
+    assemble_bundle("polybot", dest)
+    first = {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+    assemble_bundle("polybot", dest)
+
+    assert {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()} == first
+
+
+@pytest.fixture
+def appspecs_copy(tmp_path) -> Path:
+    """A scratch copy of appspecs/ to break on purpose (bundle.sh works from its own dir)."""
+    return Path(shutil.copytree(ROOT / "appspecs", tmp_path / "appspecs"))
+
+
+def bundle_error(appspecs: Path, service: str, dest: Path) -> str:
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        assemble_bundle(service, dest, appspecs)
+    return failed.value.stderr
+
+
+def test_bundle_refuses_a_service_file_shadowing_a_shared_one(appspecs_copy, tmp_path):
+    shutil.copy(appspecs_copy / "shared/hooks/pull_image.sh", appspecs_copy / "yolo5/hooks")
+
+    assert "yolo5/hooks/pull_image.sh shadows shared" in bundle_error(
+        appspecs_copy, "yolo5", tmp_path / "out"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_bundle_refuses_an_appspec_naming_a_missing_script(appspecs_copy, tmp_path):
+    appspec = appspecs_copy / "polybot/appspec.yml"
+    appspec.write_text(appspec.read_text().replace("hooks/pull_image.sh", "hooks/pull.sh"))
+
+    assert "hooks/pull.sh, not in the bundle" in bundle_error(
+        appspecs_copy, "polybot", tmp_path / "out"
+    )
+
+
+@pytest.mark.parametrize("service", ["shared", "nope"])
+def test_bundle_refuses_what_is_not_a_service(service, tmp_path):
+    assert f"no service {service}" in bundle_error(ROOT / "appspecs", service, tmp_path / "out")
+
+
+def test_the_build_assembles_bundles_with_bundle_sh():
+    build = (ROOT / "buildspecs" / "build.yml").read_text()
+    assert 'bash appspecs/bundle.sh "$1" "bundles/$1"' in build
+    assert "cp -R" not in build  # one way to assemble a bundle: the one the tests run
 
 
 def test_shellcheck_is_clean_on_every_hook_script():

@@ -2,8 +2,8 @@
 # ApplicationStart: run polybot; restarts with the instance. Logs ship through the app's
 # watchtower (LOG_GROUP in the env file), so docker keeps only a small local rotation.
 set -euo pipefail
-# shellcheck source=appspecs/polybot/hooks/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=appspecs/shared/hooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 require_env_file
 uri="$(image_uri)"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ValidateService: polybot must answer /healthz, or the deployment fails (and rolls back).
 set -euo pipefail
-# shellcheck source=appspecs/polybot/hooks/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=appspecs/shared/hooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 url="http://127.0.0.1:${SERVICE_PORT}/healthz"
 log "waiting for ${url}"

@@ -2,8 +2,8 @@
 # ValidateService: the image's HEALTHCHECK (python -m yolo5.healthcheck) must report healthy,
 # or the deployment fails and CodeDeploy rolls the instance back.
 set -euo pipefail
-# shellcheck source=appspecs/yolo5/hooks/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=appspecs/shared/hooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 status=missing
 for ((attempt = 1; attempt <= VALIDATE_ATTEMPTS; attempt++)); do

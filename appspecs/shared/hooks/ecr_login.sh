@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # BeforeInstall: log docker in to ECR with the instance role (no stored credentials).
 set -euo pipefail
-# shellcheck source=appspecs/yolo5/hooks/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=appspecs/shared/hooks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ecr_login

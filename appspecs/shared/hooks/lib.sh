@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
-# Sourced by every polybot hook: settings first, then log/die and the shared steps.
-# Each setting can be overridden from the environment (the test harness does).
+# Sourced by every hook of every service: the service's settings.sh first, then the shared
+# settings, log/die and the shared steps. In a bundle (appspecs/bundle.sh) both files sit
+# side by side in hooks/; each setting can be overridden from the environment (the test
+# harness does).
 
-# The container's name; stop, start and validate all find it by this name.
-SERVICE="${SERVICE:-polybot}"
+# settings.sh differs per service (appspecs/<service>/hooks/settings.sh, linted on its own).
+# shellcheck source=/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
+: "${SERVICE:?settings.sh must set SERVICE}" "${STOP_TIMEOUT:?settings.sh must set STOP_TIMEOUT}"
+
 # Runtime configuration written by the instance's user data (no secret in it: only the secret's id).
 SERVICE_ENV_FILE="${SERVICE_ENV_FILE:-/etc/polybot/${SERVICE}.env}"
 # The bundle's root (CodeDeploy runs hooks from the unpacked bundle).
 BUNDLE_DIR="${BUNDLE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 # Written by the build: IMAGE_URI=<registry>/<repo>:<commit sha>, the only image this bundle runs.
 IMAGE_ENV_FILE="${IMAGE_ENV_FILE:-${BUNDLE_DIR}/image.env}"
-# Seconds docker waits after SIGTERM before SIGKILL: gunicorn finishes in-flight webhooks.
-STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
-# Host port = container port; the ALB target groups health-check /healthz on it.
-SERVICE_PORT="${SERVICE_PORT:-8443}"
-# ValidateService: curl retries (1s apart, 5s each at most) before the deployment fails.
-VALIDATE_ATTEMPTS="${VALIDATE_ATTEMPTS:-45}"
 # IMDSv2 endpoint (overridable only for tests).
 IMDS_URL="${IMDS_URL:-http://169.254.169.254}"
 
