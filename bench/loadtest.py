@@ -56,7 +56,7 @@ class Outcome:
     samples: list[Sample] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
-    answers: dict[str, int] = field(default_factory=dict)  # local only: chats by answer count
+    answers: dict[str, int] = field(default_factory=dict)  # local: chats by annotated replies
 
     def percentiles(self) -> dict[str, float]:
         return {f"p{q}": percentile(self.latencies_ms, q) for q in (50, 95, 99)}
@@ -134,7 +134,7 @@ class LocalTarget(Target):
                 break
             if index not in self._answered:
                 budget -= 1
-                if self.messages(index):
+                if _photos(self.messages(index)):
                     self._answered.add(index)
         return len(self._answered)
 
@@ -199,9 +199,14 @@ def _account(target, outcome: Outcome) -> None:
             outcome.latencies_ms.append((_ts(end) - _ts(item["created_at"])) * 1000)
     if isinstance(target, LocalTarget):
         for index in range(target.count):
-            n = len(target.messages(index))
+            n = _photos(target.messages(index))
             key = "0" if n == 0 else "1" if n == 1 else ">1"
             outcome.answers[key] = outcome.answers.get(key, 0) + 1
+
+
+def _photos(messages: list[dict]) -> int:
+    """Annotated replies; polybot's "Got it" acknowledgement is not an answer."""
+    return sum(m.get("method") == "sendPhoto" for m in messages)
 
 
 def _ts(text: str) -> float:

@@ -1,0 +1,187 @@
+"""`make bench` → `python -m bench`: measure the seven figures and write docs/benchmarks.md.
+
+    python -m bench [--quick] [--only 1,2,5] [--reps 3] [--seconds 60] [--note "..."]
+
+Order: the worker figures on their own rigs (1, 2, 5), then polybot alone (3), then the whole
+stack with one worker (4, 7); memory (6) is sampled along the way. --quick shortens every
+duration for development; the full run stays under 15 minutes on a quiet 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from local.config import ROOT
+from local.samples import sample_image
+
+DEFAULT_WEIGHTS = ROOT.parent / "shared" / "models" / "yolov5n.pt"
+MB = 1e6 / 2**20  # MiB per MB
+
+
+def durations(quick: bool, reps: int | None) -> dict:
+    if quick:
+        plan = dict(
+            reps=2,
+            count=6,
+            skeleton=2,
+            scale_count=6,
+            scale_reps=1,
+            sweep=[10, 30],
+            sweep_s=3,
+            seconds=5,
+            light=3,
+            backlog_s=5,
+        )
+    else:
+        plan = dict(
+            reps=3,
+            count=24,
+            skeleton=4,
+            scale_count=20,
+            scale_reps=3,
+            sweep=[5, 10, 20, 30, 40, 60],
+            sweep_s=8,
+            seconds=60,
+            light=15,
+            backlog_s=60,
+        )
+    if reps:
+        plan["reps"] = plan["scale_reps"] = reps
+    return plan
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short durations (development)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,2")
+    parser.add_argument("--reps", type=int, help="repetitions per measurement")
+    parser.add_argument("--seconds", type=float, help="sustained ingest/backlog duration")
+    parser.add_argument("--rate", type=float, default=30.0, help="sustained rate, photos/s")
+    parser.add_argument("--batch", type=int, default=1, help="WORKER_BATCH_SIZE (prod: 1)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--note", help="a line for the report (e.g. 'machine was shared')")
+    args = parser.parse_args(argv)
+    only = {int(x) for x in args.only.split(",") if x.strip()}
+    plan = durations(args.quick, args.reps)
+    if args.seconds:
+        plan["seconds"] = plan["backlog_s"] = args.seconds
+    weights = Path(os.environ.get("YOLO_WEIGHTS") or DEFAULT_WEIGHTS)
+    if not weights.is_file():
+        print(f"bench: no weights at {weights}; set YOLO_WEIGHTS", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("YOLOv5_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    load = psutil.getloadavg()[0]
+    started = time.monotonic()
+    results = run_figures(only, plan, weights, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    from bench import plots, report
+
+    if "fig3" in results:
+        plots.load_curve(results["fig3"], args.out / "bench-load.png")
+    if "fig7" in results:
+        plots.backlog(results["fig7"], args.out / "bench-backlog.png")
+    meta = {"quick": args.quick, "weights": weights.name, "load": load, "note": args.note}
+    text = report.render(results, meta)
+    (args.out / "benchmarks.md").write_text(text)
+    print(text)
+    print(f"bench: {time.monotonic() - started:.0f} s; wrote {args.out / 'benchmarks.md'}")
+    return 0
+
+
+def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
+    photo_paths = [sample_image(n) for n in ("bus.jpg", "zidane.jpg")]
+    photos = [p.read_bytes() for p in photo_paths]
+    results: dict = {}
+    worker_peaks, polybot_peaks = [], []
+    if only & {1, 2}:
+        results.update(_model_figures(only, plan, weights, photos, photo_paths, args.batch))
+        worker_peaks.append(results.pop("worker_peak_mib"))
+    if 5 in only:
+        from bench import scaleout
+
+        print("fig 5: scale-out on one machine")
+        results["fig5"] = scaleout.run(
+            weights, photos, plan["scale_count"], plan["scale_reps"], args.batch
+        )
+        worker_peaks.append(results["fig5"]["worker_peak_mib"])
+    if only & {3, 6}:
+        from bench import ingest, stack
+
+        print("fig 3: ingest (polybot alone)")
+        running = stack.start(0)
+        try:
+            results["fig3"] = ingest.run(
+                running, photos, plan["sweep"], plan["sweep_s"], args.rate, plan["seconds"]
+            )
+        finally:
+            running.stop()
+        polybot_peaks.append(results["fig3"]["polybot_peak_mib"])
+    if only & {4, 7}:
+        from bench import backlog, latency, stack
+
+        running = stack.start(1, YOLO_WEIGHTS=str(weights), WORKER_BATCH_SIZE=str(args.batch))
+        try:
+            if 4 in only:
+                print("fig 4: end-to-end overhead at light load")
+                results["fig4"] = latency.run(running, photos, plan["light"])
+            if 7 in only:
+                print(f"fig 7: backlog at {args.rate}/s for {plan['backlog_s']} s, one worker")
+                results["fig7"] = backlog.run(
+                    running, photos, args.rate, plan["backlog_s"], timeout=900
+                )
+                worker_peaks.append(results["fig7"]["worker_peak_mib"])
+                polybot_peaks.append(results["fig7"]["polybot_peak_mib"])
+        finally:
+            running.stop()
+    if 6 in only and worker_peaks and polybot_peaks:
+        worker, polybot = max(worker_peaks), max(polybot_peaks)
+        results["fig6"] = {
+            "worker": worker,
+            "polybot": polybot,
+            "worker_ok": worker <= 1200 * MB,
+            "polybot_ok": polybot <= 300 * MB,
+            "ok": worker <= 1200 * MB and polybot <= 300 * MB,
+        }
+    return results
+
+
+def _model_figures(only, plan, weights, photos, photo_paths, batch) -> dict:
+    import torch
+
+    from bench import efficiency, skeleton
+    from bench.procs import RssSampler
+    from bench.rig import WorkerRig
+    from yolo5.detector import Detector
+    from yolo5.images import decode_rgb
+
+    threads = torch.get_num_threads()  # the default a worker gets with TORCH_THREADS=0
+    detector = Detector(weights, "yolov5n", torch_threads=threads)
+    detector.warm_up()
+    arrays = [decode_rgb(data, 10**8, 10**8) for data in photos]
+    found = {}
+    with WorkerRig(weights, 1, threads, batch) as rig, RssSampler(rig.pids) as memory:
+        if 1 in only:
+            print(f"fig 1: worker efficiency ({threads} torch threads)")
+            found["fig1"] = efficiency.run(
+                detector, arrays, rig, photos, plan["count"], plan["reps"]
+            )
+        if 2 in only:
+            print("fig 2: against the course skeleton")
+            found["fig2"] = skeleton.run(
+                weights, photo_paths, rig, photos, (plan["skeleton"], plan["count"]), plan["reps"]
+            )
+    found["worker_peak_mib"] = memory.peak_single_mib
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
