@@ -115,7 +115,8 @@ def test_bot_token_secret_holds_no_token_and_generates_the_webhook_secret():
 
 def test_worker_scaling_policy_tracks_average_cpu_with_warmup():
     app = load("app.yaml")
-    [policy] = resources_of_type(app, "AWS::AutoScaling::ScalingPolicy").values()
+    policy = resources_of_type(app, "AWS::AutoScaling::ScalingPolicy")["WorkerCpuScalingPolicy"]
+    assert "Condition" not in policy, "the CPU 60% policy is always on"
     props = policy["Properties"]
     assert props["PolicyType"] == "TargetTrackingScaling"
     assert props["AutoScalingGroupName"] == {"Ref": "WorkerAutoScalingGroup"}
