@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 PREFETCH = 2
 IO_THREADS = 3
+# Finished jobs whose upload/record/notify may still be pending when the next batch starts:
+# they overlap the next receive and inference, bounded so a slow S3 or polybot can't pile up.
+MAX_FINISHING = 4
 RECEIVE_BACKOFF_CAP = 30.0
 
 
@@ -62,6 +65,7 @@ class Worker:
         self._stop = False
         self._idle = False
         self._pool: ThreadPoolExecutor | None = None
+        self._finishing: list[Future] = []
 
     def work(self) -> int:
         self.bootstrap()
@@ -98,6 +102,8 @@ class Worker:
         logger.info("worker ready: queue %s, batch %s", self.queue.url, self.batch_size)
 
     def teardown(self) -> None:
+        if not self.forced:
+            wait(self._finishing)  # the keeper still extends their messages meanwhile
         self.keeper.stop()
         if self._pool is not None:
             # After a forced stop don't wait for I/O threads; their messages are released.
@@ -155,7 +161,10 @@ class Worker:
             self.heartbeat()
         for message in waiting:  # a stop was requested before these were started
             self.keeper.release(message)
-        wait(finishing)
+        # Don't wait for this batch's completions: the next receive and inference overlap them.
+        self._finishing = [f for f in self._finishing if not f.done()] + finishing
+        if len(self._finishing) > MAX_FINISHING:
+            wait(self._finishing[:-MAX_FINISHING])
 
     def _run_model(self, prepared: Prepared) -> Future:
         try:

@@ -1,0 +1,71 @@
+"""The worker overlaps a batch's completions with the next batch, and never drops them."""
+
+from __future__ import annotations
+
+import threading
+
+from common.contracts import DONE, PENDING
+from tests.yolo5.conftest import FakeDetector, make_processor
+from yolo5.queue import JobsQueue
+from yolo5.worker import MAX_FINISHING, Worker
+
+
+def gated_worker(aws, results, tmp_path, gate: threading.Event) -> Worker:
+    processor = make_processor(aws, results.url)
+    complete = processor.complete
+
+    def held_complete(prepared, detection):
+        gate.wait(30)  # stands in for a slow S3 upload / polybot
+        return complete(prepared, detection)
+
+    processor.complete = held_complete
+    return Worker(
+        processor.queue, processor, processor.keeper, FakeDetector(), 1, 0, tmp_path / "health"
+    )
+
+
+def test_a_batch_returns_before_its_completion_and_teardown_waits_for_it(
+    aws, results, bus_bytes, tmp_path
+):
+    job = aws.put_photo(bus_bytes)
+    aws.send(job.to_json())
+    gate = threading.Event()
+    worker = gated_worker(aws, results, tmp_path, gate)
+    worker.bootstrap()
+    try:
+        worker._run_batch(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
+        # The loop is free for the next receive while the upload/notify is still pending.
+        assert aws.item(job.prediction_id)["status"] == PENDING
+        assert results.calls == []
+        gate.set()
+    finally:
+        worker.teardown()
+    assert aws.item(job.prediction_id)["status"] == DONE
+    assert results.calls == [job.prediction_id]
+
+
+def test_pending_completions_are_bounded(aws, results, bus_bytes, tmp_path):
+    jobs = [aws.put_photo(bus_bytes) for _ in range(MAX_FINISHING + 2)]
+    for job in jobs:
+        aws.send(job.to_json())
+    gate = threading.Event()
+    worker = gated_worker(aws, results, tmp_path, gate)
+    queue = JobsQueue(aws.sqs, aws.queue_url)
+    worker.bootstrap()
+    blocked = threading.Thread(
+        target=lambda: [worker._run_batch(queue.receive(1, 0)) for _ in jobs], daemon=True
+    )
+    try:
+        blocked.start()
+        blocked.join(3)
+        # With completions stuck, the loop stops taking work (at MAX_FINISHING pending, or
+        # sooner when they hold every I/O thread) instead of piling up images in memory.
+        assert blocked.is_alive()
+        assert worker.detector.calls <= MAX_FINISHING + 1 < len(jobs)
+        gate.set()
+        blocked.join(30)
+        assert not blocked.is_alive()
+    finally:
+        gate.set()
+        worker.teardown()
+    assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
