@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, help="sustained ingest/backlog duration")
     parser.add_argument("--rate", type=float, default=30.0, help="sustained rate, photos/s")
     parser.add_argument("--batch", type=int, default=1, help="WORKER_BATCH_SIZE (prod: 1)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads for figures 1-2 (0: torch default)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--note", help="a line for the report (e.g. 'machine was shared')")
     args = parser.parse_args(argv)
@@ -77,6 +81,9 @@ def main(argv=None) -> int:
         print(f"bench: no weights at {weights}; set YOLO_WEIGHTS", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per stub request otherwise
+    # SIGTERM unwinds like Ctrl-C, so every process the run started is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("YOLOv5_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     load = psutil.getloadavg()[0]
@@ -103,7 +110,7 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
     results: dict = {}
     worker_peaks, polybot_peaks = [], []
     if only & {1, 2}:
-        results.update(_model_figures(only, plan, weights, photos, photo_paths, args.batch))
+        results.update(_model_figures(only, plan, weights, photos, photo_paths, args))
         worker_peaks.append(results.pop("worker_peak_mib"))
     if 5 in only:
         from bench import scaleout
@@ -154,7 +161,7 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
     return results
 
 
-def _model_figures(only, plan, weights, photos, photo_paths, batch) -> dict:
+def _model_figures(only, plan, weights, photos, photo_paths, args) -> dict:
     import torch
 
     from bench import efficiency, skeleton
@@ -163,12 +170,13 @@ def _model_figures(only, plan, weights, photos, photo_paths, batch) -> dict:
     from yolo5.detector import Detector
     from yolo5.images import decode_rgb
 
-    threads = torch.get_num_threads()  # the default a worker gets with TORCH_THREADS=0
+    # 0: the default a worker gets with TORCH_THREADS=0 (one per core).
+    threads = args.threads or torch.get_num_threads()
     detector = Detector(weights, "yolov5n", torch_threads=threads)
     detector.warm_up()
     arrays = [decode_rgb(data, 10**8, 10**8) for data in photos]
     found = {}
-    with WorkerRig(weights, 1, threads, batch) as rig, RssSampler(rig.pids) as memory:
+    with WorkerRig(weights, 1, threads, args.batch) as rig, RssSampler(rig.pids) as memory:
         if 1 in only:
             print(f"fig 1: worker efficiency ({threads} torch threads)")
             found["fig1"] = efficiency.run(
