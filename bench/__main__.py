@@ -105,12 +105,11 @@ def main(argv=None) -> int:
 
 
 def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
-    photo_paths = [sample_image(n) for n in ("bus.jpg", "zidane.jpg")]
-    photos = [p.read_bytes() for p in photo_paths]
+    photos = [sample_image(n).read_bytes() for n in ("bus.jpg", "zidane.jpg")]
     results: dict = {}
     worker_peaks, polybot_peaks = [], []
     if only & {1, 2}:
-        results.update(_model_figures(only, plan, weights, photos, photo_paths, args))
+        results.update(_model_figures(only, plan, weights, photos, args))
         worker_peaks.append(results.pop("worker_peak_mib"))
     if 5 in only:
         from bench import scaleout
@@ -161,7 +160,7 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
     return results
 
 
-def _model_figures(only, plan, weights, photos, photo_paths, args) -> dict:
+def _model_figures(only, plan, weights, photos, args) -> dict:
     import torch
 
     from bench import efficiency, skeleton
@@ -185,7 +184,7 @@ def _model_figures(only, plan, weights, photos, photo_paths, args) -> dict:
         if 2 in only:
             print("fig 2: against the course skeleton")
             found["fig2"] = skeleton.run(
-                weights, photo_paths, rig, photos, (plan["skeleton"], plan["count"]), plan["reps"]
+                weights, rig, photos, (plan["skeleton"], plan["count"]), plan["reps"]
             )
     found["worker_peak_mib"] = memory.peak_single_mib
     return found

@@ -41,6 +41,7 @@ class WorkerRig:
         try:
             moto_url = self._stack.enter_context(moto_server())
             stub_url = self._stack.enter_context(serve(self.stub))
+            self.results_url = f"{stub_url}/results"
             session = boto3.Session(
                 region_name="us-east-1",
                 aws_access_key_id="bench",
