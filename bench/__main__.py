@@ -67,7 +67,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rate", type=float, default=30.0, help="sustained rate, photos/s")
     parser.add_argument("--batch", type=int, default=1, help="WORKER_BATCH_SIZE (prod: 1)")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch threads for figures 1-2 (0: torch default)"
+        "--threads",
+        type=int,
+        default=1,
+        help="TORCH_THREADS for figures 1, 2, 4, 7 (0: torch default; figure 5 shows why 1)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--note", help="a line for the report (e.g. 'machine was shared')")
@@ -134,7 +137,12 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
     if only & {4, 7}:
         from bench import backlog, latency, stack
 
-        running = stack.start(1, YOLO_WEIGHTS=str(weights), WORKER_BATCH_SIZE=str(args.batch))
+        running = stack.start(
+            1,
+            YOLO_WEIGHTS=str(weights),
+            WORKER_BATCH_SIZE=str(args.batch),
+            TORCH_THREADS=str(args.threads),
+        )
         try:
             if 4 in only:
                 print("fig 4: end-to-end overhead at light load")

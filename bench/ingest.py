@@ -11,9 +11,10 @@ offered rates gives the load curve; the sustained run is the 60 s figure.
 from __future__ import annotations
 
 import itertools
+import os
 
 from bench.offer import achieved_rate, offer
-from bench.procs import RssSampler
+from bench.procs import CpuMeter, RssSampler
 from bench.stats import percentile
 
 GOAL_RATE = 30.0
@@ -64,8 +65,18 @@ def run(stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: 
             f"p95 {point['p95']:.0f} ms, failed {point['failed']}"
         )
         sweep.append(point)
-    with RssSampler(lambda: stack.pids("gunicorn")) as memory:
+    # Where the CPU goes per photo: on 2 shared cores this, not polybot alone, sets the ceiling.
+    groups = {
+        "polybot (gunicorn)": lambda: stack.pids("gunicorn"),
+        "Telegram emulator": lambda: stack.pids("telegram_emulator"),
+        "moto server": lambda: stack.pids("moto_server"),
+        "load generator (bench)": lambda: [os.getpid()],
+    }
+    with RssSampler(lambda: stack.pids("gunicorn")) as memory, CpuMeter(groups) as cpu:
         sustained = offer_photos(stack, photos, rate, seconds)
+    sustained["cpu_ms_per_photo"] = {
+        name: used * 1000 / max(1, sustained["ok"]) for name, used in cpu.seconds.items()
+    }
     print(
         f"  fig3 sustained {rate}/s for {seconds:.0f} s: achieved {sustained['achieved']:.1f}/s, "
         f"p95 {sustained['p95']:.0f} ms, lost {sustained['lost']}, 5xx {sustained['server_errors']}"

@@ -151,3 +151,32 @@ def child_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
     env.update(overrides)
     return env
+
+
+class CpuMeter:
+    """CPU seconds used by groups of processes between enter and exit (psutil cpu_times)."""
+
+    def __init__(self, groups: dict[str, Callable[[], Iterable[int]]]) -> None:
+        self._groups = groups
+        self.seconds: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        used = {}
+        for name, pids in self._groups.items():
+            total = 0.0
+            for pid in pids():
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                except psutil.Error:
+                    continue
+                total += times.user + times.system
+            used[name] = total
+        return used
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._now()
+        self.seconds = {name: end[name] - self._start.get(name, 0.0) for name in end}

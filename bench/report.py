@@ -179,6 +179,22 @@ def _fig3(f: dict, _r) -> list[str]:
                 f"{p['max_late_ms']:.0f}",
             )
         )
+    cpu = f["sustained"].get("cpu_ms_per_photo")
+    if cpu:
+        total = sum(cpu.values())
+        rows += [
+            "",
+            "CPU per photo during the sustained run (all processes share the same cores):",
+            "",
+            _row("process", "CPU ms per photo"),
+            "|---|---|",
+            *(_row(name, f"{ms:.1f}") for name, ms in cpu.items()),
+            _row(
+                "**total**",
+                f"**{total:.1f}** → at most {psutil.cpu_count() * 1000 / total:.0f} "
+                f"photos/s on {psutil.cpu_count()} idle cores",
+            ),
+        ]
     return rows
 
 
