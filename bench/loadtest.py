@@ -85,6 +85,7 @@ class AwsTarget(Target):
     def __init__(self, session, resources, asg, chat_id: int, photos: list[bytes]) -> None:
         super().__init__(session, resources, asg)
         self.chat_id, self.photos, self.ids = chat_id, photos, []
+        self._finished: set[str] = set()
         self._lock = threading.Lock()
 
     def send(self, http, index: int) -> int:
@@ -94,10 +95,11 @@ class AwsTarget(Target):
             self.ids.append(job.prediction_id)
         return 200
 
-    def items(self) -> list[dict]:
+    def items(self, ids: list[str] | None = None) -> list[dict]:
+        ids = self.ids if ids is None else ids
         found = []
-        for start in range(0, len(self.ids), 100):
-            keys = [{"prediction_id": pid} for pid in self.ids[start : start + 100]]
+        for start in range(0, len(ids), 100):
+            keys = [{"prediction_id": pid} for pid in ids[start : start + 100]]
             request = {self.table.name: {"Keys": keys}}
             while request:
                 reply = self.table.meta.client.batch_get_item(RequestItems=request)
@@ -105,8 +107,14 @@ class AwsTarget(Target):
                 request = reply.get("UnprocessedKeys") or None
         return found
 
-    def done(self) -> int:
-        return sum(item.get("status") in TERMINAL for item in self.items())
+    def done(self, budget: int = 500) -> int:
+        """Checks the oldest unfinished jobs first, a bounded number per call."""
+        with self._lock:
+            pending = [pid for pid in self.ids if pid not in self._finished][:budget]
+        for item in self.items(pending):
+            if item.get("status") in TERMINAL:
+                self._finished.add(item["prediction_id"])
+        return len(self._finished)
 
 
 class LocalTarget(Target):
