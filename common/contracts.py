@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -106,9 +107,15 @@ class Job:
         )
 
 
+def most_frequent_first(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts ordered most frequent first, ties by class name, so captions read naturally."""
+    pairs = ((str(name), int(n)) for name, n in counts.items())
+    return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+
+
 def counts_of(labels: list[dict]) -> dict[str, int]:
-    """Per-class counts, most frequent first (ties by class name) so captions read naturally."""
+    """Per-class counts of detected labels, most frequent first."""
     counts: dict[str, int] = {}
     for label in labels:
         counts[label["class"]] = counts.get(label["class"], 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return most_frequent_first(counts)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from common.contracts import most_frequent_first
+
 HELP = (
     "Hi! Send me a photo and I will tell you which objects I see in it, "
     "and send it back with the objects marked.\n"
@@ -33,10 +35,10 @@ def failed(reason: str | None) -> str:
 
 def caption(counts: Mapping[str, int]) -> str:
     """One `class: n` line per class, most frequent first (ties by name)."""
-    ordered = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    ordered = most_frequent_first(counts)
     if not ordered:
         return NOTHING_DETECTED
-    text = "\n".join(f"{name}: {count}" for name, count in ordered)
+    text = "\n".join(f"{name}: {count}" for name, count in ordered.items())
     if len(text) > CAPTION_LIMIT:
         text = text[: CAPTION_LIMIT - 1].rsplit("\n", 1)[0] + "\n…"
     return text
