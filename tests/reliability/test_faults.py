@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 
+import psutil
 import pytest
 
 from common.contracts import Job
@@ -102,11 +103,22 @@ def wait_in_flight(stack: Pieces) -> None:
     wait_until(lambda: queue_depths(stack)["jobs_in_flight"] >= 1, 60, "job in flight", stack)
 
 
-def wait_inferring(stack: Pieces) -> None:
-    """Until the job is on the model: received, then past download and decode (milliseconds;
-    inference at 3200 px takes seconds). Callers check the worker had not finished it."""
+def wait_inferring(stack: Pieces, worker) -> None:
+    """Until the job is on the model: received, then the worker has burnt a CPU-second on it.
+
+    Receiving, downloading and decoding bus.jpg cost a few CPU-milliseconds; inference at
+    3200 px costs many CPU-seconds, so a worker past one CPU-second of work is on the model
+    whatever the machine's load. Callers check the worker had not finished it.
+    """
+    process = psutil.Process(worker.pid)
+
+    def cpu() -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    idle = cpu()
     wait_in_flight(stack)
-    time.sleep(0.5)
+    wait_until(lambda: cpu() - idle >= 1.0, 120, "the worker on the model", stack)
 
 
 def assert_settled(stack: Pieces) -> dict[str, int]:
@@ -195,7 +207,7 @@ def test_worker_sigkill_mid_inference_job_picked_up_by_a_new_worker(healthy, obs
     stack, chat = healthy, 71004
     (victim,) = stack.workers()
     stack.send_photo(chat, BUS)
-    wait_inferring(stack)
+    wait_inferring(stack, victim)
     killed_at = time.monotonic()
     victim.process.send_signal(signal.SIGKILL)
     assert victim.process.wait(timeout=10) == -signal.SIGKILL
@@ -218,7 +230,7 @@ def test_worker_sigterm_mid_job_drains_and_exits_zero(healthy, observe):
     stack, chat = healthy, 71005
     (worker,) = stack.workers()
     stack.send_photo(chat, BUS)
-    wait_inferring(stack)
+    wait_inferring(stack, worker)
     assert not done_for(worker, chat)  # the signal arrives mid-inference
     started = time.monotonic()
     code = stack.stop(worker, signal.SIGTERM, timeout=120)

@@ -20,6 +20,7 @@ import psutil
 import requests
 
 from local.config import ROOT, LocalConfig
+from tests.support import lifeline
 from tests.support.images import SHARED_WEIGHTS
 from tests.support.servers import free_port
 
@@ -122,7 +123,7 @@ def local_stack(tmp_path: Path, **overrides: str) -> Iterator[RunningStack]:
     log_path = tmp_path / "stack.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.up"],
+            lifeline.wrap([sys.executable, "-m", "local.up"]),
             cwd=ROOT,
             env=env,
             stdout=log_file,

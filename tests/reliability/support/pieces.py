@@ -10,6 +10,8 @@ only the supervision differs. Each process logs to its own file under the test's
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import os
 import signal
@@ -26,12 +28,23 @@ import requests
 from local.config import ROOT, LocalConfig
 from local.up import stack_environment
 from tests.reliability.support import aws
+from tests.support import lifeline
 from tests.support.images import SHARED_WEIGHTS
 from tests.support.servers import free_port
 
 READY_TIMEOUT = 240
 STOP_TIMEOUT = 30
 _serial = itertools.count(1)
+_started: dict[int, subprocess.Popen] = {}  # every process group started here, for atexit
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Fallback when a fixture's teardown never ran (lifeline covers a SIGKILLed run)."""
+    for pid, process in list(_started.items()):
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 @dataclass
@@ -64,13 +77,14 @@ class Pieces:
         log_path = self.tmp / f"{name}.log"
         with log_path.open("a") as log_file:
             process = subprocess.Popen(
-                argv,
+                lifeline.wrap(argv),
                 cwd=ROOT,
                 env={**self.env, **env},
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _started[process.pid] = process
         service = Service(name, process, log_path)
         self.services[name] = service
         return service
@@ -206,10 +220,13 @@ def local_pieces(
     finally:
         for service in reversed(list(pieces.services.values())):
             if service.alive():
-                os.killpg(service.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(service.pid, signal.SIGTERM)
         for service in pieces.services.values():
             try:
                 service.process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                os.killpg(service.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(service.pid, signal.SIGKILL)
                 service.process.wait()
+            _started.pop(service.pid, None)

@@ -1,0 +1,39 @@
+"""Run a command so that it dies with the test run, even when pytest itself is SIGKILLed.
+
+`python -m tests.support.lifeline <argv...>` asks the kernel (prctl PR_SET_PDEATHSIG) to send
+it SIGTERM when its parent (the pytest process that started it) dies, then execs argv; the
+setting survives exec. A process started this way is stopped by its ordinary SIGTERM path
+(gunicorn's master stops its workers, local.up stops honcho and honcho the Procfile), so a
+killed or crashed test run leaves no orphan stack behind. Fixture teardown still stops the
+processes first; this is the fallback for when teardown never runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+PARENT_ENV = "LIFELINE_PARENT_PID"
+
+
+def wrap(argv: list[str]) -> list[str]:
+    """argv prefixed so it dies with this (the calling) process."""
+    return [sys.executable, "-m", "tests.support.lifeline", str(os.getpid()), *argv]
+
+
+def main(args: list[str]) -> int:
+    parent, argv = int(args[0]), args[1:]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        print(f"lifeline: prctl failed, errno {ctypes.get_errno()}", file=sys.stderr)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        return 1
+    os.execvp(argv[0], argv)  # noqa: S606 - the test's own fixed argv
+    return 1  # unreachable: execvp replaces the process or raises
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
