@@ -44,13 +44,13 @@ def durations(quick: bool, reps: int | None) -> dict:
         plan = dict(
             reps=3,
             count=24,
-            skeleton=4,
+            skeleton=6,
             scale_count=20,
             scale_reps=3,
-            sweep=[5, 10, 20, 30, 40, 60],
-            sweep_s=8,
+            sweep=[10, 20, 30, 45, 60],
+            sweep_s=6,
             seconds=60,
-            light=15,
+            light=12,
             backlog_s=60,
         )
     if reps:
