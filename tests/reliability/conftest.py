@@ -29,9 +29,11 @@ def observe():
     return record
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def shared_stack(tmp_path_factory):
-    """One honcho-run local stack (make up's Procfile) for the bad-input and security suites."""
+    """One honcho-run local stack (make up's Procfile) per module that wants it (bad input,
+    security). Module scope, not package: an idle stack must not hold memory and a worker
+    through the fault and load modules, which start their own."""
     from tests.support.stack import local_stack
 
     tmp = tmp_path_factory.mktemp("shared-stack")
