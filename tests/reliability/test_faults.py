@@ -140,8 +140,10 @@ def done_for(service, chat: int) -> bool:
 
 
 def answered_once(stack: Pieces, chat_id: int, timeout: float = 180) -> list[dict]:
-    messages = stack.wait_for(chat_id, lambda ms: len(photos(ms)) >= 1, timeout)
-    time.sleep(3)  # a duplicate answer would arrive right behind the first
+    stack.wait_for(chat_id, lambda ms: len(photos(ms)) >= 1, timeout)
+    # The worker deletes a job only after polybot answered, so once no job is left in the
+    # queue (visible or in flight) no further answer can come: count then.
+    assert_settled(stack)
     messages = stack.messages(chat_id)
     assert len(photos(messages)) == 1, messages
     # At the 3200 px inference size the model sees more (and other) objects than at 640.
