@@ -112,12 +112,18 @@ def _fig1(f: dict, _r) -> list[str]:
         f"| worker loop (incl. pipeline fill) | {f['worker_wall'].fmt(2)} |",
         f"| **ratio worker ÷ model** | **{f['ratio'].fmt(2)}** (goal ≥ 0.90: {verdict(f['ok'])}) |",
         "",
-        "Where the gap goes (measured while developing, `psutil` CPU time per image): the worker "
-        "spends ≈ 35 ms of CPU per image beyond the model (botocore requests, decode, annotate, "
-        "JPEG) on its I/O threads, and the local moto server ≈ 37 ms on the same two cores. "
-        "The I/O threads overlap inference, but botocore holds the GIL while it works, which "
-        "stretches the model's Python-side pre/post-processing; on AWS the moto share of the "
-        "CPU disappears.",
+        "CPU time per image during the worker runs (psutil), against the model's own "
+        f"{1000 / f['direct'].median:.0f} ms per image:",
+        "",
+        _row("process", "CPU ms per image"),
+        "|---|---|",
+        *(_row(name, summary.fmt(0)) for name, summary in f["cpu_ms_per_image"].items()),
+        "",
+        "Where the gap goes: the worker's CPU beyond the model is botocore requests, decode, "
+        "annotation and JPEG on its I/O threads, overlapped with inference; but botocore holds "
+        "the GIL while it works, which stretches the model's Python-side pre/post-processing, "
+        "and the local moto server burns its share of the same two cores (on AWS that share "
+        "disappears), as do other processes on a shared machine.",
     ]
 
 
@@ -209,6 +215,14 @@ def _fig3(f: dict, _r) -> list[str]:
                 f"photos/s on {psutil.cpu_count()} idle cores",
             ),
         ]
+        own = cpu.get("polybot (gunicorn)")
+        if own:
+            rows += [
+                "",
+                f"polybot's own share, {own:.0f} ms per photo, is ≈ {1000 / own:.0f} photos/s "
+                "per core: the 2-core ceiling here is set by the emulator (Telegram's work: "
+                "thumbnails, file serving) and the moto server (AWS's work) sharing the cores.",
+            ]
     return rows
 
 
