@@ -7,7 +7,9 @@ the largest, so the emulator makes the list realistic: small thumbnails first, l
 from __future__ import annotations
 
 import io
+import math
 import mimetypes
+from functools import partial
 from pathlib import PurePosixPath
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -46,13 +48,35 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 def _photo_size(stored: StoredFile, width: int, height: int) -> dict:
-    return {
+    size = {
         "file_id": stored.file_id,
         "file_unique_id": stored.file_unique_id,
-        "file_size": stored.size,
         "width": width,
         "height": height,
     }
+    # file_size is optional in the Bot API; a lazily made thumbnail has none yet.
+    if stored.content is not None:
+        size["file_size"] = stored.size
+    return size
+
+
+def _thumbnail(data: bytes, side: int) -> bytes:
+    image = ImageOps.exif_transpose(_decode(data))
+    image.thumbnail((side, side))
+    return _jpeg(image)
+
+
+def _scaled(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The size Image.thumbnail((side, side)) gives (same rounding), without making it."""
+    width, height = size
+    aspect = width / height
+
+    def round_aspect(number: float, key) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    if aspect >= 1:
+        return side, round_aspect(side / aspect, key=lambda n: abs(aspect - side / n) if n else 1)
+    return round_aspect(side * aspect, key=lambda n: abs(aspect - n / side)), side
 
 
 def store_photo(state: EmulatorState, data: bytes) -> list[dict]:
@@ -71,10 +95,10 @@ def store_photo(state: EmulatorState, data: bytes) -> list[dict]:
     for side in THUMBNAIL_SIDES:
         if side >= long_side:
             break
-        thumb = image.copy()
-        thumb.thumbnail((side, side))
-        stored = state.store_file(_jpeg(thumb), "photos", "jpg", "image/jpeg")
-        sizes.append(_photo_size(stored, *thumb.size))
+        stored = state.store_file(
+            None, "photos", "jpg", "image/jpeg", render=partial(_thumbnail, data, side)
+        )
+        sizes.append(_photo_size(stored, *_scaled(image.size, side)))
     if long_side > MAX_PHOTO_SIDE:
         image = image.copy()
         image.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE))

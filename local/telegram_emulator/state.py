@@ -10,19 +10,35 @@ import secrets
 import threading
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Files live in memory; past this budget the oldest are forgotten (a load test sends many).
 MAX_STORED_BYTES = 512 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass
 class StoredFile:
+    """A stored file; `render` makes its bytes on first use when they were not given.
+
+    Photo thumbnails are rendered lazily: polybot only downloads the largest size, so making
+    every thumbnail up front spent most of the emulator's CPU on files nobody reads.
+    """
+
     file_id: str
     file_unique_id: str
     file_path: str
-    data: bytes
     mime_type: str
+    content: bytes | None = None
+    render: Callable[[], bytes] | None = field(default=None, repr=False)
+    # What the memory budget was charged when the file was stored.
+    charged: int = 0
+
+    @property
+    def data(self) -> bytes:
+        if self.content is None:
+            self.content = self.render()  # a benign race: two renders give the same bytes
+        return self.content
 
     @property
     def size(self) -> int:
@@ -104,23 +120,35 @@ class EmulatorState:
             return message_id
 
     # files -----------------------------------------------------------------------------
-    def store_file(self, data: bytes, folder: str, ext: str, mime_type: str) -> StoredFile:
+    def store_file(
+        self,
+        data: bytes | None,
+        folder: str,
+        ext: str,
+        mime_type: str,
+        render: Callable[[], bytes] | None = None,
+    ) -> StoredFile:
+        """Store bytes, or a `render` function that makes them when first downloaded."""
+        if (data is None) == (render is None):
+            raise ValueError("give either data or render")
         with self._lock:
             self._file_seq += 1
             stored = StoredFile(
                 file_id=f"AgAC{secrets.token_urlsafe(24)}",
                 file_unique_id=f"AQAD{secrets.token_urlsafe(8)}",
                 file_path=f"{folder}/file_{self._file_seq}.{ext}",
-                data=data,
                 mime_type=mime_type,
+                content=data,
+                render=render,
+                charged=len(data or b""),
             )
             self._files[stored.file_id] = stored
             self._paths[stored.file_path] = stored.file_id
-            self._stored_bytes += stored.size
+            self._stored_bytes += stored.charged
             while self._stored_bytes > MAX_STORED_BYTES and len(self._files) > 1:
                 oldest = self._files.pop(next(iter(self._files)))
                 del self._paths[oldest.file_path]
-                self._stored_bytes -= oldest.size
+                self._stored_bytes -= oldest.charged
             return stored
 
     def file(self, file_id: str) -> StoredFile | None:
