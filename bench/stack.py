@@ -7,9 +7,7 @@ gunicorn.conf.py), with a chosen number of yolo5 workers — 0 for the ingest fi
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,8 +18,9 @@ import psutil
 import requests
 
 from bench.procs import free_port, process_tree
-from local.config import PROCFILE, ROOT, LocalConfig
+from local.config import ROOT, LocalConfig
 from local.launch import read_env_file
+from local.processes import honcho_command, stop_group
 from local.up import stack_environment
 
 READY_TIMEOUT = 300
@@ -71,13 +70,7 @@ class Stack:
         return found
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
 
 
 def start(workers: int, **overrides: str) -> Stack:
@@ -97,18 +90,7 @@ def start(workers: int, **overrides: str) -> Stack:
     log_path = state / "stack.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "honcho",
-                "-f",
-                str(PROCFILE),
-                "-d",
-                str(ROOT),
-                "start",
-                "-c",
-                f"yolo5={workers}",
-            ],
+            honcho_command(workers),
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -7,7 +7,6 @@ reason within a bounded time; the stack is always shut down before it returns.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import requests
 
 from local.config import ROOT, LocalConfig
+from local.processes import stop_group
 from local.samples import sample_image
 
 READY_TIMEOUT = 600  # a first run loads torch and warms the model
@@ -76,16 +76,6 @@ def send_and_wait(cfg: LocalConfig, image: Path) -> dict:
     raise DemoError(f"no answer from the bot within {ANSWER_TIMEOUT} s")
 
 
-def stop(stack: subprocess.Popen) -> None:
-    if stack.poll() is None:
-        os.killpg(stack.pid, signal.SIGTERM)
-        try:
-            stack.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
-            stack.wait()
-
-
 def main() -> int:
     cfg = LocalConfig.from_env()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -96,6 +86,8 @@ def main() -> int:
     except (DemoError, FileNotFoundError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
+    # A ready file left by a stack that was killed would make us talk to nothing.
+    cfg.ready_file.unlink(missing_ok=True)
     print(f">> starting the local stack (logs: {log_path})", flush=True)
     with log_path.open("w") as log_file:
         stack = subprocess.Popen(
@@ -122,7 +114,7 @@ def main() -> int:
         return 1
     finally:
         print(">> stopping the stack", flush=True)
-        stop(stack)
+        stop_group(stack)
 
 
 if __name__ == "__main__":

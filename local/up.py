@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from common.env import env_int
-from local.config import PROCFILE, ROOT, LocalConfig
+from local.config import ROOT, LocalConfig
+from local.processes import honcho_command
 
 READY_TIMEOUT = 300
 
@@ -80,18 +81,7 @@ def main() -> int:
     workers = env_int("WORKERS", 1, lo=1, hi=16)
     print(f">> starting moto, the Telegram emulator, polybot and {workers} yolo5 worker(s)")
     honcho = subprocess.Popen(  # noqa: S603 - fixed argv
-        [
-            sys.executable,
-            "-m",
-            "honcho",
-            "-f",
-            str(PROCFILE),
-            "-d",
-            str(ROOT),
-            "start",
-            "-c",
-            f"yolo5={workers}",
-        ],
+        honcho_command(workers),
         env=stack_environment(cfg),
         cwd=ROOT,
     )
@@ -100,6 +90,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
     threading.Thread(target=announce_when_ready, args=(cfg, honcho), daemon=True).start()
     code = honcho.wait()
+    cfg.ready_file.unlink(missing_ok=True)  # a stopped stack must not look ready
     still = [f"{name} ({port})" for name, port in cfg.ports().items() if port_in_use(port)]
     if still:
         print(f"after shutdown, ports still in use: {', '.join(still)}", file=sys.stderr)

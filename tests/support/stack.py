@@ -7,7 +7,6 @@ developer's `make up` or with each other.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import psutil
 import requests
 
 from local.config import ROOT, LocalConfig
+from local.processes import stop_group
 from tests.support import lifeline
 from tests.support.images import SHARED_WEIGHTS
 from tests.support.servers import free_port
@@ -141,10 +141,4 @@ def local_stack(tmp_path: Path, **overrides: str) -> Iterator[RunningStack]:
         yield stack
     finally:
         stack.snapshot_pids()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
