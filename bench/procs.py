@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,29 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from local.servers import free_port, wait_for_http
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-        except requests.RequestException:
-            time.sleep(0.2)
-        else:
-            return
-    raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
@@ -58,7 +39,7 @@ def moto_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/moto-api/", 60, "moto server")
+        wait_for_http(f"{url}/moto-api/", 60, "moto server")
         yield url
     finally:
         stop(process)
@@ -86,18 +67,6 @@ class ResultsStub:
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
-
-
-@contextmanager
-def serve(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 class RssSampler:

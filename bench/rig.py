@@ -18,8 +18,9 @@ from pathlib import Path
 import boto3
 
 from bench.jobs import JobInjector, bound_to, create_resources
-from bench.procs import ResultsStub, child_env, moto_server, serve, stop
+from bench.procs import ResultsStub, child_env, moto_server, stop
 from local.config import ROOT
+from local.servers import serve_wsgi
 
 READY_TIMEOUT = 180
 
@@ -40,7 +41,7 @@ class WorkerRig:
     def __enter__(self) -> WorkerRig:
         try:
             moto_url = self._stack.enter_context(moto_server())
-            stub_url = self._stack.enter_context(serve(self.stub))
+            stub_url = self._stack.enter_context(serve_wsgi(self.stub))
             self.results_url = f"{stub_url}/results"
             session = boto3.Session(
                 region_name="us-east-1",

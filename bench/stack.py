@@ -17,10 +17,11 @@ import boto3
 import psutil
 import requests
 
-from bench.procs import free_port, process_tree
+from bench.procs import process_tree
 from local.config import ROOT, LocalConfig
 from local.launch import read_env_file
 from local.processes import honcho_command, stop_group
+from local.servers import free_port
 from local.up import stack_environment
 
 READY_TIMEOUT = 300

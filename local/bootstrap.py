@@ -15,29 +15,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import boto3
-import requests
 from botocore.exceptions import ClientError
 
 from common.env import env_str
 from common.jsonlog import configure_logging, register_secret
 from local.config import DATA_TEMPLATE, LocalConfig
+from local.servers import wait_for_http
 
 log = logging.getLogger("local.bootstrap")
-
-
-def wait_for_http(url: str, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s")
 
 
 def deploy_data_stack(cloudformation, cfg: LocalConfig) -> dict[str, str]:
