@@ -19,13 +19,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_wsgi(app, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve a WSGI app over real HTTP in a thread; yields its base URL."""
-    server = make_server(host, 0, app, threaded=True)
+def serve_wsgi(app, host: str = "127.0.0.1", ssl_context=None) -> Iterator[str]:
+    """Serve a WSGI app over real HTTP (HTTPS with an ssl_context) in a thread; yields its URL."""
+    server = make_server(host, 0, app, threaded=True, ssl_context=ssl_context)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    scheme = "https" if ssl_context is not None else "http"
     try:
-        yield f"http://{host}:{server.server_port}"
+        yield f"{scheme}://{host}:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=10)

@@ -6,7 +6,6 @@ import datetime
 import io
 import ipaddress
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,9 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from tests.support.emulator import running_emulator, telebot_pointed_at
+from tests.support.servers import serve_wsgi
 
 
 def _self_signed(tmp_path) -> tuple[bytes, str, str]:
@@ -65,14 +64,8 @@ def https_receiver(cert_path: str, key_path: str, got: list) -> Iterator[str]:
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_port}/hook"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_wsgi(app, ssl_context=context) as base_url:
+        yield f"{base_url}/hook"
 
 
 @pytest.fixture
