@@ -1,13 +1,18 @@
 """The worker loop, shaped like rq's Worker.work(): bootstrap → signals → loop → teardown.
 
 Inference runs on the main thread, one image at a time. A small thread pool does the I/O
-around it: it downloads and decodes the next jobs of the batch (at most PREFETCH ahead, so a
-batch of large photos can't pile up in memory) and uploads/records/notifies finished ones
-while the model works on the current one.
+around it, so the model never waits for the network:
+- ahead: while the model works on one job, the next ones (at most PREFETCH) are received,
+  downloaded and decoded. The lookahead spans receives, so it works with the production batch
+  size of 1: a short poll for the next message goes out as soon as a job reaches the model.
+- behind: finished jobs are uploaded, recorded and notified while the model works on the next
+  one (at most MAX_FINISHING pending, so a slow S3 or polybot can't pile up images in memory).
+Only an empty pipeline long-polls, and it does so on the main thread, where a signal can cut
+the poll short.
 
 Shutdown has two stages. The first SIGTERM/SIGINT stops receiving: the job on the model is
-finished, the rest of the batch is released (visibility 0) for another worker. A second signal
-forces it: every in-flight message is released and the process exits at once.
+finished, the ones received ahead are released (visibility 0) for another worker. A second
+signal forces it: every in-flight message is released and the process exits at once.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ from yolo5.queue import JobsQueue, Message
 
 logger = logging.getLogger(__name__)
 
+# Jobs received ahead of the model. Two keep it fed through one slow download; more would
+# only hold messages another worker (another ASG instance) could be processing.
 PREFETCH = 2
-IO_THREADS = 3
-# Finished jobs whose upload/record/notify may still be pending when the next batch starts:
-# they overlap the next receive and inference, bounded so a slow S3 or polybot can't pile up.
+IO_THREADS = 4
 MAX_FINISHING = 4
 RECEIVE_BACKOFF_CAP = 30.0
 
@@ -65,6 +70,9 @@ class Worker:
         self._stop = False
         self._idle = False
         self._pool: ThreadPoolExecutor | None = None
+        self._received: deque[Message] = deque()  # received, not yet being prepared
+        self._ahead: deque[Future] = deque()  # prepare() of received jobs, in receive order
+        self._fetching: Future | None = None  # a short poll for the next jobs
         self._finishing: list[Future] = []
 
     def work(self) -> int:
@@ -85,8 +93,7 @@ class Worker:
                     time.sleep(delay)
                     continue
                 failures = 0
-                if messages:
-                    self._run_batch(messages)
+                self.process(messages)
         except ForcedShutdown:
             self.forced = True
             released = self.keeper.release_all()
@@ -103,6 +110,7 @@ class Worker:
 
     def teardown(self) -> None:
         if not self.forced:
+            self.release_ahead()
             wait(self._finishing)  # the keeper still extends their messages meanwhile
         self.keeper.stop()
         if self._pool is not None:
@@ -125,11 +133,51 @@ class Worker:
         if self._idle:
             raise StopRequested
 
+    def process(self, messages: list[Message]) -> None:
+        """Run these jobs, and those the lookahead receives meanwhile, until the queue runs dry
+        (or a stop is requested); then the caller long-polls."""
+        self._received.extend(messages)
+        self._refill()
+        while not self._stop:
+            self._collect_fetch()
+            if not self._ahead:
+                return
+            self._step()
+
+    def release_ahead(self) -> None:
+        """Give back the jobs received ahead of the model (after a stop): another worker
+        takes them right away instead of after the visibility timeout."""
+        self._collect_fetch(block=True)
+        while self._ahead:
+            self.keeper.release(self._ahead.popleft().result().message)
+        while self._received:
+            self.keeper.release(self._received.popleft())
+
+    def _step(self) -> None:
+        """The oldest received job through the model; the pipeline is topped up around it."""
+        prepared: Prepared = self._ahead.popleft().result()
+        self._refill()
+        self._top_up()
+        if prepared.image is None:
+            self._finish(self._pool.submit(self._guarded, self.processor.settle, prepared))
+        elif self._stop:
+            self.keeper.release(prepared.message)
+        else:
+            self._finish(self._run_model(prepared))
+        self.heartbeat()
+
+    def _refill(self) -> None:
+        """Download and decode received jobs on the I/O threads, at most PREFETCH at a time
+        (a batch of large photos must not be decoded into memory all at once)."""
+        while self._received and len(self._ahead) < PREFETCH and not self._stop:
+            self._ahead.append(self._pool.submit(self.processor.prepare, self._received.popleft()))
+
     def _install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
     def _receive(self) -> list[Message]:
+        """The idle long poll, on the main thread so the first signal can interrupt it."""
         self._idle = True
         try:
             messages = self.queue.receive(self.batch_size, self.wait_seconds)
@@ -139,30 +187,39 @@ class Worker:
             self.keeper.track(message)
         return messages
 
-    def _run_batch(self, messages: list[Message]) -> None:
-        waiting = deque(messages)
-        preparing: deque[Future] = deque()
-        finishing: list[Future] = []
+    def _top_up(self) -> None:
+        wanted = min(self.batch_size, PREFETCH - len(self._ahead) - len(self._received))
+        if self._stop or self._fetching is not None or wanted < 1:
+            return
+        self._fetching = self._pool.submit(self._fetch, wanted)
 
-        def refill() -> None:
-            while waiting and len(preparing) < PREFETCH and not self._stop:
-                preparing.append(self._pool.submit(self.processor.prepare, waiting.popleft()))
+    def _fetch(self, count: int) -> list[Prepared]:
+        """A short poll (no wait), and the download and decode of what it brings: an empty
+        answer just means the pipeline drains and the main loop goes back to long polling."""
+        try:
+            messages = self.queue.receive(count, 0)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("prefetch receive failed (%s); the next long poll retries", exc)
+            return []
+        for message in messages:
+            self.keeper.track(message)
+        return [self.processor.prepare(message) for message in messages]
 
-        refill()
-        while preparing:
-            prepared: Prepared = preparing.popleft().result()
-            refill()
-            if prepared.image is None:
-                finishing.append(self._pool.submit(self._guarded, self.processor.settle, prepared))
-            elif self._stop:
-                self.keeper.release(prepared.message)
-            else:
-                finishing.append(self._run_model(prepared))
-            self.heartbeat()
-        for message in waiting:  # a stop was requested before these were started
-            self.keeper.release(message)
-        # Don't wait for this batch's completions: the next receive and inference overlap them.
-        self._finishing = [f for f in self._finishing if not f.done()] + finishing
+    def _collect_fetch(self, block: bool = False) -> None:
+        """Hand the short poll's messages to the pipeline once it is back; wait for it only
+        when nothing else is ahead (or at shutdown), never start a second poll meanwhile."""
+        fetching = self._fetching
+        if fetching is None or not (block or fetching.done() or not self._ahead):
+            return
+        self._fetching = None
+        for prepared in fetching.result():
+            ready: Future = Future()
+            ready.set_result(prepared)
+            self._ahead.append(ready)
+
+    def _finish(self, future: Future) -> None:
+        self._finishing = [f for f in self._finishing if not f.done()]
+        self._finishing.append(future)
         if len(self._finishing) > MAX_FINISHING:
             wait(self._finishing[:-MAX_FINISHING])
 

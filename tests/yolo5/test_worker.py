@@ -45,7 +45,7 @@ def test_a_poison_job_does_not_stop_the_next(aws, results, bus_bytes, tmp_path):
     try:
         messages = JobsQueue(aws.sqs, aws.queue_url).receive(10, 0)
         assert len(messages) == 3
-        worker._run_batch(messages)
+        worker.process(messages)
     finally:
         worker.teardown()
 
@@ -71,7 +71,7 @@ def test_stop_mid_batch_finishes_the_current_job_and_releases_the_rest(
     worker.detector = StopsTheWorker()
     worker.bootstrap()
     try:
-        worker._run_batch(JobsQueue(aws.sqs, aws.queue_url).receive(10, 0))
+        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(10, 0))
     finally:
         worker.teardown()
 

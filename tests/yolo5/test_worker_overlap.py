@@ -33,7 +33,7 @@ def test_a_batch_returns_before_its_completion_and_teardown_waits_for_it(
     worker = gated_worker(aws, results, tmp_path, gate)
     worker.bootstrap()
     try:
-        worker._run_batch(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
+        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
         # The loop is free for the next receive while the upload/notify is still pending.
         assert aws.item(job.prediction_id)["status"] == PENDING
         assert results.calls == []
@@ -53,7 +53,7 @@ def test_pending_completions_are_bounded(aws, results, bus_bytes, tmp_path):
     queue = JobsQueue(aws.sqs, aws.queue_url)
     worker.bootstrap()
     blocked = threading.Thread(
-        target=lambda: [worker._run_batch(queue.receive(1, 0)) for _ in jobs], daemon=True
+        target=lambda: [worker.process(queue.receive(1, 0)) for _ in jobs], daemon=True
     )
     try:
         blocked.start()
@@ -69,3 +69,43 @@ def test_pending_completions_are_bounded(aws, results, bus_bytes, tmp_path):
         gate.set()
         worker.teardown()
     assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
+
+
+def test_the_next_job_is_received_and_decoded_while_the_model_runs(
+    aws, results, bus_bytes, tmp_path
+):
+    """Batch size 1 (production): the lookahead spans receives, so the model never waits."""
+    jobs = [aws.put_photo(bus_bytes) for _ in range(3)]
+    for job in jobs:
+        aws.send(job.to_json())
+    processor = make_processor(aws, results.url)
+    prepare = processor.prepare
+    prepared = threading.Semaphore(0)
+
+    def counting_prepare(message):
+        result = prepare(message)
+        prepared.release()
+        return result
+
+    processor.prepare = counting_prepare
+    seen_ahead: list[bool] = []
+
+    class WatchesTheQueue(FakeDetector):
+        def detect(self, rgb):
+            if not seen_ahead:  # first job: is the second one prepared while this one runs?
+                prepared.acquire(timeout=5)  # the first job's own prepare
+                seen_ahead.append(prepared.acquire(timeout=5))
+            return super().detect(rgb)
+
+    worker = Worker(
+        processor.queue, processor, processor.keeper, WatchesTheQueue(), 1, 0, tmp_path / "h"
+    )
+    worker.bootstrap()
+    try:
+        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
+    finally:
+        worker.teardown()
+    assert seen_ahead == [True]
+    assert worker.detector.calls == 3  # the rest came through the lookahead, no long poll
+    assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
+    assert aws.queue_depth() == 0
