@@ -1,8 +1,11 @@
 """Figure 3 — ingest: photo updates/s polybot absorbs, and its webhook latency.
 
 Polybot runs under gunicorn with its production settings (polybot/gunicorn.conf.py), behind
-the Telegram emulator, against the moto server, with no worker (so every job stays in the
-queue and can be counted). Photos are offered open-loop through the emulator's control API;
+the Telegram emulator, against the moto server, with no worker: a light consumer stands in for
+the workers, taking each job off the queue as it arrives and counting it. Without it the jobs
+pile up, and moto's SQS (unlike real SQS) gets slower with every message in the queue: it
+walks the whole queue on each SendMessage, which would measure moto instead of polybot.
+Photos are offered open-loop through the emulator's control API;
 the latency is the emulator round trip (store the file, build the update, deliver it to the
 webhook, get polybot's answer) — an upper bound on the webhook's own latency. The sweep over
 offered rates gives the load curve; the sustained run is the 60 s figure.
@@ -11,7 +14,9 @@ offered rates gives the load curve; the sustained run is the 60 s figure.
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import threading
 
 from bench.offer import achieved_rate, offer
 from bench.procs import CpuMeter, RssSampler
@@ -22,27 +27,54 @@ GOAL_P95_MS = 500.0
 _chat_ids = itertools.count(100_000)
 
 
-def queued(stack) -> int:
-    attrs = stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.outputs["JOBS_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"])
+class JobCounter:
+    """Takes jobs off the queue as they arrive, as the workers would, and counts them."""
+
+    def __init__(self, sqs, url: str) -> None:
+        self._sqs = sqs
+        self._url = url
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-counter", daemon=True)
+        self.prediction_ids: set[str] = set()
+
+    def __enter__(self) -> JobCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopping.set()  # it stops once the queue is empty
+        self._thread.join(120)
+
+    def _run(self) -> None:
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            if not messages:
+                if self._stopping.is_set():
+                    return
+                continue
+            for message in messages:
+                self.prediction_ids.add(json.loads(message["Body"])["prediction_id"])
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
 
 
 def offer_photos(stack, photos: list[bytes], rate: float, seconds: float) -> dict:
     count = max(2, round(rate * seconds))
     base = next(_chat_ids) * 10_000
-    before = queued(stack)  # 0 after the previous point's purge, unless moto lags
 
     def send(http, index: int) -> int:
         return stack.send_photo(http, base + index, photos[index % len(photos)])
 
-    results = offer(send, rate, count)
+    with JobCounter(stack.client("sqs"), stack.outputs["JOBS_QUEUE_URL"]) as jobs:
+        results = offer(send, rate, count)
     latencies = [r.latency_ms for r in results if r.ok]
-    jobs = queued(stack) - before
-    # Start every point from an empty queue: moto's SQS slows down as a queue grows (real SQS
-    # does not), and without a worker here the jobs would pile up from point to point.
-    _drain(stack.client("sqs"), stack.outputs["JOBS_QUEUE_URL"])
     ok = sum(r.ok for r in results)
     return {
         "offered": rate,
@@ -54,7 +86,7 @@ def offer_photos(stack, photos: list[bytes], rate: float, seconds: float) -> dic
         "ok": ok,
         "server_errors": sum(r.status >= 500 for r in results),
         "failed": count - ok,
-        "lost": ok - jobs,
+        "lost": ok - len(jobs.prediction_ids),
         "max_late_ms": max((r.started - r.scheduled) * 1000 for r in results),
     }
 
@@ -73,7 +105,7 @@ def run(stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: 
         "polybot (gunicorn)": lambda: stack.pids("gunicorn"),
         "Telegram emulator": lambda: stack.pids("telegram_emulator"),
         "moto server": lambda: stack.pids("moto_server"),
-        "load generator (bench)": lambda: [os.getpid()],
+        "load generator + job counter (bench)": lambda: [os.getpid()],
     }
     with RssSampler(lambda: stack.pids("gunicorn")) as memory, CpuMeter(groups) as cpu:
         sustained = offer_photos(stack, photos, rate, seconds)
@@ -98,14 +130,3 @@ def run(stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: 
         "polybot_peak_mib": memory.peak_mib,
         "ok": ok,
     }
-
-
-def _drain(sqs, url: str) -> None:
-    """Empty the queue (PurgeQueue is limited to once a minute)."""
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        sqs.delete_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-            ],
-        )
