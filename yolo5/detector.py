@@ -13,7 +13,8 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,13 @@ logger = logging.getLogger(__name__)
 class Detection:
     labels: list[dict]  # [{"class": str, "confidence": float, "bbox": [x1, y1, x2, y2]}]
     counts: dict[str, int]
-    annotated_jpeg: bytes
     inference_ms: float
+    rgb: np.ndarray = field(repr=False)  # the photo the labels were found on
+
+    @cached_property
+    def annotated_jpeg(self) -> bytes:
+        """Drawn on first use, which is on an I/O thread: the model's thread has moved on."""
+        return annotated_jpeg(self.rgb, self.labels)
 
 
 class Detector:
@@ -75,7 +81,7 @@ class Detector:
                     "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
                 }
             )
-        return Detection(labels, counts_of(labels), annotated_jpeg(rgb, labels), inference_ms)
+        return Detection(labels, counts_of(labels), inference_ms, rgb)
 
 
 def _hwc_safe(rgb: np.ndarray) -> np.ndarray:

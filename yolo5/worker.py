@@ -230,7 +230,7 @@ class Worker:
             logger.exception("inference failed for %s", prepared.prediction_id)
             prepared.error = exc
             return self._pool.submit(self._guarded, self.processor.settle, prepared)
-        prepared.image = None  # free the pixels while the upload runs
+        prepared.image = None  # the detection keeps the pixels until it has drawn on them
         return self._pool.submit(self._guarded, self.processor.complete, prepared, detection)
 
     def _guarded(self, stage, prepared: Prepared, *args) -> str:

@@ -14,7 +14,6 @@ from moto import mock_aws
 from common.contracts import PENDING, Job, original_key, utc_now_iso
 from tests.support.images import SHARED_WEIGHTS, sample_image
 from tests.support.servers import serve_wsgi
-from yolo5.annotate import annotated_jpeg
 from yolo5.detector import Detection
 from yolo5.heartbeat import VisibilityKeeper
 from yolo5.notifier import ResultsNotifier
@@ -150,7 +149,7 @@ class FakeDetector:
     def detect(self, rgb) -> Detection:
         self.calls += 1
         labels = [{"class": "cat", "confidence": 0.9, "bbox": [0, 0, 1, 1]}]
-        return Detection(labels, {"cat": 1}, annotated_jpeg(rgb, labels), 12.5)
+        return Detection(labels, {"cat": 1}, 12.5, rgb)
 
 
 @pytest.fixture

@@ -109,3 +109,33 @@ def test_the_next_job_is_received_and_decoded_while_the_model_runs(
     assert worker.detector.calls == 3  # the rest came through the lookahead, no long poll
     assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
     assert aws.queue_depth() == 0
+
+
+def test_the_annotated_image_is_drawn_off_the_model_thread(
+    aws, results, bus_bytes, tmp_path, monkeypatch
+):
+    import yolo5.detector
+
+    drawn_on: list[str] = []
+    draw = yolo5.detector.annotated_jpeg
+
+    def recording_draw(rgb, labels):
+        drawn_on.append(threading.current_thread().name)
+        return draw(rgb, labels)
+
+    monkeypatch.setattr(yolo5.detector, "annotated_jpeg", recording_draw)
+    jobs = [aws.put_photo(bus_bytes) for _ in range(2)]
+    for job in jobs:
+        aws.send(job.to_json())
+    processor = make_processor(aws, results.url)
+    worker = Worker(
+        processor.queue, processor, processor.keeper, FakeDetector(), 1, 0, tmp_path / "h"
+    )
+    worker.bootstrap()
+    try:
+        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
+    finally:
+        worker.teardown()
+    assert len(drawn_on) == 2
+    assert all(name.startswith("io") for name in drawn_on), drawn_on
+    assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
