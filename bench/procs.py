@@ -9,14 +9,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import psutil
 from werkzeug.wrappers import Request, Response
 
+from local.config import ROOT
 from local.servers import free_port, wait_for_http
-
-BIN = Path(sys.executable).parent
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
@@ -33,7 +31,8 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
 def moto_server() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

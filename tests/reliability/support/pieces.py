@@ -204,7 +204,18 @@ def local_pieces(
         cfg=cfg, env=stack_environment(cfg, base), tmp=tmp_path, service_env=service_env or {}
     )
     try:
-        pieces.start("moto", ["moto_server", "-H", "127.0.0.1", "-p", str(cfg.moto_port)])
+        pieces.start(
+            "moto",
+            [
+                sys.executable,
+                "-m",
+                "local.moto_server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(cfg.moto_port),
+            ],
+        )
         pieces.start("emulator", [sys.executable, "-m", "local.telegram_emulator"])
         pieces.start("bootstrap", [sys.executable, "-m", "local.bootstrap"])
         pieces.start_polybot()

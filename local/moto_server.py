@@ -1,0 +1,53 @@
+"""`python -m local.moto_server -H HOST -p PORT`: moto's own server, with one speed fix.
+
+moto's SQS walks every message of a queue on each SendMessage, ReceiveMessage and
+GetQueueAttributes (its source says as much), and for every message it asks the clock through
+datetime arithmetic (moto.core.utils.unix_time_millis: two datetimes and a subtraction). With a
+backlog of 1,500 jobs that made one SendMessage cost tens of milliseconds of CPU, so the local
+stack measured moto, not polybot or the worker (real SQS does not slow down with depth). The
+fix hands moto.sqs the same number from time.time(): same value, same semantics, a fraction of
+the cost. Nothing else in moto is touched; if a moto upgrade moves the function, the server
+starts unpatched and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+log = logging.getLogger("local.moto_server")
+
+
+def fast_unix_time_millis(original):
+    def unix_time_millis(dt=None) -> float:
+        return time.time() * 1000.0 if dt is None else original(dt)
+
+    unix_time_millis.original = original
+    return unix_time_millis
+
+
+def patch_sqs_clock() -> bool:
+    """Apply the fix to moto.sqs; False (and a warning) if this moto has no such function."""
+    from moto.sqs import models
+
+    original = getattr(models, "unix_time_millis", None)
+    if original is None:
+        log.warning("moto.sqs.models.unix_time_millis not found; SQS runs unpatched")
+        return False
+    if not hasattr(original, "original"):
+        models.unix_time_millis = fast_unix_time_millis(original)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    patch_sqs_clock()
+    from moto.server import main as moto_main
+
+    moto_main(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
