@@ -1,13 +1,18 @@
-"""`python -m local.moto_server -H HOST -p PORT`: moto's own server, with one speed fix.
+"""`python -m local.moto_server -H HOST -p PORT`: moto's own server, with two speed fixes.
 
-moto's SQS walks every message of a queue on each SendMessage, ReceiveMessage and
+Both keep moto's behaviour and only remove work it repeats on every request; both are plain
+attribute swaps, and if a moto upgrade moves what they replace, the server starts unpatched
+and says so.
+
+1. moto's SQS walks every message of a queue on each SendMessage, ReceiveMessage and
 GetQueueAttributes (its source says as much), and for every message it asks the clock through
 datetime arithmetic (moto.core.utils.unix_time_millis: two datetimes and a subtraction). With a
 backlog of 1,500 jobs that made one SendMessage cost tens of milliseconds of CPU, so the local
 stack measured moto, not polybot or the worker (real SQS does not slow down with depth). The
-fix hands moto.sqs the same number from time.time(): same value, same semantics, a fraction of
-the cost. Nothing else in moto is touched; if a moto upgrade moves the function, the server
-starts unpatched and says so.
+fix hands moto.sqs the same number from time.time(): same value, a fraction of the cost.
+2. To route each request, moto lists its own package directory (a listdir and an isdir per
+service, ~150 system calls) while holding its dispatcher lock. What is installed cannot change
+while the server runs, so the list is read once.
 """
 
 from __future__ import annotations
@@ -40,9 +45,29 @@ def patch_sqs_clock() -> bool:
     return True
 
 
+def patch_module_listing() -> bool:
+    """Read moto's list of service modules once instead of on every request."""
+    from moto import backends
+
+    listing = getattr(backends, "list_of_moto_modules", None)
+    if listing is None:
+        log.warning("moto.backends.list_of_moto_modules not found; routing runs unpatched")
+        return False
+    if not hasattr(listing, "original"):
+        modules = tuple(listing())
+
+        def list_of_moto_modules():
+            return modules
+
+        list_of_moto_modules.original = listing
+        backends.list_of_moto_modules = list_of_moto_modules
+    return True
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     patch_sqs_clock()
+    patch_module_listing()
     from moto.server import main as moto_main
 
     moto_main(argv)

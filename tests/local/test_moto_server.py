@@ -71,3 +71,22 @@ def test_visibility_and_delay_still_hold_on_the_patched_server(patched_server):
     assert sorted(m["Body"] for m in again["Messages"]) == ["later", "now"]
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "2"
+
+
+def test_moto_lists_its_service_modules_once(monkeypatch):
+    import os
+
+    from moto import backends
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
+    expected = list(backends.list_of_moto_modules())
+    assert moto_server.patch_module_listing()
+    assert "sqs" in expected and "dynamodb" in expected
+
+    def no_listing(path):
+        raise AssertionError(f"listed {path} again")
+
+    monkeypatch.setattr(os, "listdir", no_listing)
+    assert list(backends.list_of_moto_modules()) == expected
+    assert moto_server.patch_module_listing()  # a second call does not wrap it again
+    assert not hasattr(backends.list_of_moto_modules.original, "original")
