@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import psutil
 
+from bench.efficiency import GIL_DUTY
 from bench.stats import verdict
 
 
@@ -108,6 +109,8 @@ def _fig1(f: dict, _r) -> list[str]:
         "| | images/s |",
         "|---|---|",
         f"| model called directly | {f['direct'].fmt(2)} |",
+        f"| model called directly, beside a thread holding the GIL {GIL_DUTY:.0%} of the time "
+        f"| {f['gil_bound'].fmt(2)} |",
         f"| worker loop (steady) | {f['worker'].fmt(2)} |",
         f"| worker loop (incl. pipeline fill) | {f['worker_wall'].fmt(2)} |",
         f"| **ratio worker ÷ model** | **{f['ratio'].fmt(2)}** (goal ≥ 0.90: {verdict(f['ok'])}) |",
@@ -124,20 +127,27 @@ def _fig1(f: dict, _r) -> list[str]:
 
 
 def _fig1_ceiling(f: dict) -> list[str]:
-    """What two cores allow at the measured CPU cost per image, before any contention."""
+    """What two cores allow at the measured CPU cost per image, and what the GIL takes."""
     per_image = sum(summary.median for summary in f["cpu_ms_per_image"].values())
     model_ms = 1000 / f["direct"].median
     cores = psutil.cpu_count()
     ceiling = cores * 1000 / per_image
+    gil_share = f["gil_bound"].median / f["direct"].median
     return [
-        f"Where the gap goes: per image the worker and the moto server together use "
-        f"{per_image:.0f} ms of CPU, of which the model is {model_ms:.0f} ms; the rest is "
-        "botocore (receive, S3 get and put, DynamoDB, delete), decoding, drawing and JPEG "
-        "encoding on the worker's I/O threads, and moto's own handling of those calls (on AWS "
-        f"that share runs elsewhere). On {cores} cores that caps the worker at "
-        f"{ceiling:.1f} images/s even with perfect overlap, {ceiling / f['direct'].median:.2f} "
-        "of the model's speed; the rest of the gap is the GIL, which botocore holds while the "
-        "model's Python-side pre/post-processing waits for it.",
+        f"Where the gap goes. CPU: per image the worker and the moto server together use "
+        f"{per_image:.0f} ms, of which the model is {model_ms:.0f} ms; the rest is botocore "
+        "(receive, S3 get and put, DynamoDB, delete), decoding, drawing and JPEG encoding on "
+        "the worker's I/O threads, and moto's handling of those calls (on AWS that share runs "
+        f"elsewhere). On {cores} cores that allows {ceiling:.1f} images/s with perfect "
+        f"overlap ({ceiling / f['direct'].median:.2f} of the model's speed). GIL: the I/O "
+        "threads' Python holds the GIL, and the model needs it between every two torch "
+        "operations; the model alone beside a thread holding the GIL "
+        f"{GIL_DUTY:.0%} of the time runs at {gil_share:.2f} of its speed, with a core to "
+        "spare (table above): the GIL alone accounts for a gap of this size. Tried "
+        "and measured, then left out: the model in a process of its own fed through shared "
+        "memory (no gain beyond the noise: the model process then loses its core to moto "
+        "and the I/O threads instead of losing the GIL, and it costs 35 MiB and a second "
+        "process to supervise), and a shorter GIL switch interval (slower).",
     ]
 
 
