@@ -272,6 +272,12 @@ def _fig5(f: dict, _r) -> list[str]:
         "",
         f"Scaling efficiency, 2 processes: {_f(f['efficiency_processes'], 2)} "
         f"(throughput ÷ 2 × single); 2 threads in one process: {_f(f['efficiency_threads'], 2)}.",
+        "",
+        "Read with figure 1: one single-threaded worker already keeps part of the second core "
+        "busy (its I/O threads, and moto's share of its calls), so a second process gets only "
+        "what is left of that core; the better one worker overlaps its I/O, the lower this "
+        "efficiency on 2 cores. A second intra-op thread speeds up only the convolutions and "
+        "competes for the same core.",
     ]
     return rows
 
