@@ -11,6 +11,7 @@ import io
 import logging
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -48,7 +49,23 @@ def decode_rgb(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
             raise PermanentJobError(NOT_AN_IMAGE)
         if width * height > max_pixels:
             raise PermanentJobError(TOO_BIG.format(detail=f"{width}×{height} pixels"))
+        if image.format == "JPEG" and image.mode == "RGB":
+            array = _decode_plain_jpeg(data, width, height)
+            if array is not None:
+                return array
         return _to_rgb_array(image)
+
+
+def _decode_plain_jpeg(data: bytes, width: int, height: int) -> np.ndarray | None:
+    """The common case (a colour JPEG, as Telegram sends photos) through OpenCV, which releases
+    the GIL while it decodes: the worker decodes on an I/O thread while the model, on the main
+    thread, needs the GIL between every two torch operations. OpenCV applies the EXIF
+    orientation as exif_transpose does. None when OpenCV can't decode it (a truncated file) or
+    disagrees with the header: Pillow then decodes it, or says why not."""
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or {bgr.shape[0], bgr.shape[1]} != {width, height}:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

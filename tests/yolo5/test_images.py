@@ -124,3 +124,29 @@ def test_truncated_jpeg_is_refused_with_a_reason():
     with pytest.raises(PermanentJobError) as caught:
         decode(data[: len(data) // 3])
     assert caught.value.reason == BROKEN
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_the_opencv_path_decodes_jpegs_as_pillow_does(orientation):
+    """Plain colour JPEGs go through OpenCV (it releases the GIL); same pixels, same way up."""
+    from PIL import ImageOps
+
+    from yolo5 import images
+
+    photo = Image.open(io.BytesIO(sample_image("zidane.jpg").read_bytes())).resize((160, 90))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(photo, "JPEG", quality=90, exif=exif.tobytes())
+    fast = images._decode_plain_jpeg(data, 160, 90)
+    upright = np.array(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    assert fast is not None
+    assert fast.shape == upright.shape
+    assert np.abs(fast.astype(int) - upright.astype(int)).max() <= 2
+    assert np.array_equal(decode(data), fast)  # decode_rgb took the OpenCV path
+
+
+def test_a_truncated_jpeg_is_refused_not_grey_filled_by_the_opencv_path():
+    data = sample_image("bus.jpg").read_bytes()
+    with pytest.raises(PermanentJobError) as refused:
+        decode(data[: len(data) // 2])
+    assert refused.value.reason == BROKEN
