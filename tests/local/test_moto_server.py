@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import boto3
 import pytest
 from moto.core.utils import unix_time_millis
 
-from local import moto_server
-from local.config import ROOT
-from local.processes import stop_group
-from local.servers import free_port, wait_for_http
+from bench.procs import moto_server
+from local import moto_server as fixes
 
 
 def test_the_fast_clock_gives_moto_the_same_time():
-    fast = moto_server.fast_unix_time_millis(unix_time_millis)
+    fast = fixes.fast_unix_time_millis(unix_time_millis)
     assert abs(fast() - unix_time_millis()) < 1000
     # An explicit datetime still goes to moto's own arithmetic.
     from datetime import datetime
@@ -31,30 +27,18 @@ def test_the_patch_is_applied_once_and_only_to_sqs(monkeypatch):
     from moto.sqs import models
 
     monkeypatch.setattr(models, "unix_time_millis", models.unix_time_millis)
-    assert moto_server.patch_sqs_clock()
+    assert fixes.patch_sqs_clock()
     patched = models.unix_time_millis
     assert patched.original is utils.unix_time_millis
-    assert moto_server.patch_sqs_clock()
+    assert fixes.patch_sqs_clock()
     assert models.unix_time_millis is patched  # not wrapped twice
     assert utils.unix_time_millis is not patched
 
 
 @pytest.fixture
 def patched_server():
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/moto-api/", 60, "the patched moto server")
+    with moto_server() as url:  # the bench's starter: python -m local.moto_server
         yield url
-    finally:
-        stop_group(process)
 
 
 def test_visibility_and_delay_still_hold_on_the_patched_server(patched_server):
@@ -80,7 +64,7 @@ def test_moto_lists_its_service_modules_once(monkeypatch):
 
     monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
     expected = list(backends.list_of_moto_modules())
-    assert moto_server.patch_module_listing()
+    assert fixes.patch_module_listing()
     assert "sqs" in expected and "dynamodb" in expected
 
     def no_listing(path):
@@ -88,5 +72,5 @@ def test_moto_lists_its_service_modules_once(monkeypatch):
 
     monkeypatch.setattr(os, "listdir", no_listing)
     assert list(backends.list_of_moto_modules()) == expected
-    assert moto_server.patch_module_listing()  # a second call does not wrap it again
+    assert fixes.patch_module_listing()  # a second call does not wrap it again
     assert not hasattr(backends.list_of_moto_modules.original, "original")

@@ -71,6 +71,17 @@ def test_pending_completions_are_bounded(aws, results, bus_bytes, tmp_path):
     assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
 
 
+def run_one_by_one(aws, processor, detector, tmp_path) -> Worker:
+    """The production loop's shape, batch size 1: receive one, and let the lookahead go on."""
+    worker = Worker(processor.queue, processor, processor.keeper, detector, 1, 0, tmp_path / "h")
+    worker.bootstrap()
+    try:
+        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
+    finally:
+        worker.teardown()
+    return worker
+
+
 def test_the_next_job_is_received_and_decoded_while_the_model_runs(
     aws, results, bus_bytes, tmp_path
 ):
@@ -97,14 +108,7 @@ def test_the_next_job_is_received_and_decoded_while_the_model_runs(
                 seen_ahead.append(prepared.acquire(timeout=5))
             return super().detect(rgb)
 
-    worker = Worker(
-        processor.queue, processor, processor.keeper, WatchesTheQueue(), 1, 0, tmp_path / "h"
-    )
-    worker.bootstrap()
-    try:
-        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
-    finally:
-        worker.teardown()
+    worker = run_one_by_one(aws, processor, WatchesTheQueue(), tmp_path)
     assert seen_ahead == [True]
     assert worker.detector.calls == 3  # the rest came through the lookahead, no long poll
     assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
@@ -127,15 +131,7 @@ def test_the_annotated_image_is_drawn_off_the_model_thread(
     jobs = [aws.put_photo(bus_bytes) for _ in range(2)]
     for job in jobs:
         aws.send(job.to_json())
-    processor = make_processor(aws, results.url)
-    worker = Worker(
-        processor.queue, processor, processor.keeper, FakeDetector(), 1, 0, tmp_path / "h"
-    )
-    worker.bootstrap()
-    try:
-        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
-    finally:
-        worker.teardown()
+    run_one_by_one(aws, make_processor(aws, results.url), FakeDetector(), tmp_path)
     assert len(drawn_on) == 2
     assert all(name.startswith("io") for name in drawn_on), drawn_on
     assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
