@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -81,6 +83,45 @@ def clients(aws, resources, bot, sleeps):
 @pytest.fixture
 def app(settings, clients):
     return create_app(settings, clients)
+
+
+class Atomic:
+    """A moto-backed client whose calls run one at a time.
+
+    moto's in-memory backends are not thread-safe: two concurrent writes to one DynamoDB item
+    can fail inside moto ("dictionary changed size during iteration"), where DynamoDB's
+    single-item operations are atomic. Serialising each call gives the concurrency tests the
+    real services' guarantee, while polybot's own steps (between the calls) still interleave:
+    the tests then test polybot's conditional writes, not moto's locking.
+    """
+
+    def __init__(self, target, lock: threading.Lock) -> None:
+        self._target = target
+        self._lock = lock
+
+    def __getattr__(self, name):
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def one_at_a_time(*args, **kwargs):
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return one_at_a_time
+
+
+@pytest.fixture
+def concurrent_app(settings, clients):
+    """The app for tests that call it from several threads at once (see Atomic)."""
+    lock = threading.Lock()
+    atomic = replace(
+        clients,
+        s3=Atomic(clients.s3, lock),
+        sqs=Atomic(clients.sqs, lock),
+        table=Atomic(clients.table, lock),
+    )
+    return create_app(settings, atomic)
 
 
 @pytest.fixture

@@ -132,12 +132,13 @@ def test_same_update_twice_creates_one_job_and_one_reply(client, bot, jobs, phot
     assert len(bot.sent("download_file")) == 1
 
 
-def test_concurrent_duplicates_create_one_job(app, bot, jobs, photo):
+def test_concurrent_duplicates_create_one_job(concurrent_app, bot, jobs, photo):
     barrier, statuses = threading.Barrier(6), []
 
     def deliver():
         barrier.wait()
-        statuses.append(post_update(app.test_client(), photo_update(107, 18)).status_code)
+        response = post_update(concurrent_app.test_client(), photo_update(107, 18))
+        statuses.append(response.status_code)
 
     threads = [threading.Thread(target=deliver) for _ in range(6)]
     for thread in threads:

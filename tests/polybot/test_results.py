@@ -117,12 +117,13 @@ def test_second_call_sends_nothing(client, bot, done_item):
     assert len(bot.sent("send_photo")) == 1
 
 
-def test_concurrent_calls_send_one_photo(app, bot, done_item):
+def test_concurrent_calls_send_one_photo(concurrent_app, bot, done_item):
     barrier, statuses = threading.Barrier(5), []
 
     def call():
         barrier.wait()
-        statuses.append(post_results(app.test_client(), done_item["prediction_id"]).status_code)
+        response = post_results(concurrent_app.test_client(), done_item["prediction_id"])
+        statuses.append(response.status_code)
 
     threads = [threading.Thread(target=call) for _ in range(5)]
     for thread in threads:
