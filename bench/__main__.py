@@ -42,7 +42,7 @@ def durations(quick: bool, reps: int | None) -> dict:
         )
     else:
         plan = dict(
-            reps=3,
+            reps=5,  # figures 1 and 2 are ratios of short runs: more pairs, steadier median
             count=24,
             skeleton=6,
             scale_count=20,
