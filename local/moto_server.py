@@ -31,39 +31,43 @@ def fast_unix_time_millis(original):
     def unix_time_millis(dt=None) -> float:
         return time.time() * 1000.0 if dt is None else original(dt)
 
-    unix_time_millis.original = original
     return unix_time_millis
 
 
+def listed_once(original):
+    modules = tuple(original())
+
+    def list_of_moto_modules():
+        return modules
+
+    return list_of_moto_modules
+
+
 def patch_sqs_clock() -> bool:
-    """Apply the fix to moto.sqs; False (and a warning) if this moto has no such function."""
+    """Fix 1: moto.sqs reads the clock without datetime arithmetic."""
     from moto.sqs import models
 
-    original = getattr(models, "unix_time_millis", None)
-    if original is None:
-        log.warning("moto.sqs.models.unix_time_millis not found; SQS runs unpatched")
-        return False
-    if not hasattr(original, "original"):
-        models.unix_time_millis = fast_unix_time_millis(original)
-    return True
+    return _replace(models, "unix_time_millis", fast_unix_time_millis)
 
 
 def patch_module_listing() -> bool:
-    """Read moto's list of service modules once instead of on every request."""
+    """Fix 2: moto's list of service modules is read once instead of on every request."""
     from moto import backends
 
-    listing = getattr(backends, "list_of_moto_modules", None)
-    if listing is None:
-        log.warning("moto.backends.list_of_moto_modules not found; routing runs unpatched")
+    return _replace(backends, "list_of_moto_modules", listed_once)
+
+
+def _replace(module, name: str, make) -> bool:
+    """module.name = make(original), once (the replacement keeps `.original`); False, and a
+    warning, when this moto has no such attribute."""
+    original = getattr(module, name, None)
+    if original is None:
+        log.warning("%s.%s not found; moto runs without this fix", module.__name__, name)
         return False
-    if not hasattr(listing, "original"):
-        modules = tuple(listing())
-
-        def list_of_moto_modules():
-            return modules
-
-        list_of_moto_modules.original = listing
-        backends.list_of_moto_modules = list_of_moto_modules
+    if not hasattr(original, "original"):
+        replacement = make(original)
+        replacement.original = original
+        setattr(module, name, replacement)
     return True
 
 
