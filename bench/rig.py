@@ -20,6 +20,7 @@ import boto3
 from bench.jobs import JobInjector, bound_to, create_resources
 from bench.procs import ResultsStub, child_env, moto_server, stop
 from local.config import ROOT
+from local.samples import sample_image
 from local.servers import serve_wsgi
 
 READY_TIMEOUT = 180
@@ -70,8 +71,6 @@ class WorkerRig:
         self._stack.close()
 
     def warm_up(self) -> None:
-        from local.samples import sample_image
-
         photos = [sample_image(name).read_bytes() for name in ("bus.jpg", "zidane.jpg")]
         self.throughput(photos, WARM_UP_JOBS * self.processes)
 

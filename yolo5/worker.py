@@ -180,9 +180,13 @@ class Worker:
         """The idle long poll, on the main thread so the first signal can interrupt it."""
         self._idle = True
         try:
-            messages = self.queue.receive(self.batch_size, self.wait_seconds)
+            return self._take(self.batch_size, self.wait_seconds)
         finally:
             self._idle = False
+
+    def _take(self, count: int, wait_seconds: int) -> list[Message]:
+        """Receive, and keep what came invisible while it is worked on."""
+        messages = self.queue.receive(count, wait_seconds)
         for message in messages:
             self.keeper.track(message)
         return messages
@@ -197,12 +201,10 @@ class Worker:
         """A short poll (no wait), and the download and decode of what it brings: an empty
         answer just means the pipeline drains and the main loop goes back to long polling."""
         try:
-            messages = self.queue.receive(count, 0)
+            messages = self._take(count, 0)
         except (ClientError, BotoCoreError) as exc:
             logger.warning("prefetch receive failed (%s); the next long poll retries", exc)
             return []
-        for message in messages:
-            self.keeper.track(message)
         return [self.processor.prepare(message) for message in messages]
 
     def _collect_fetch(self, block: bool = False) -> None:
