@@ -9,9 +9,9 @@ BIN := $(VENV)/bin
 # One stamp per requirements set: editing any requirements file reinstalls.
 REQS := requirements-dev.txt requirements-checkov.txt polybot/requirements.txt yolo5/requirements.txt local/requirements.txt
 STAMP := $(VENV)/.installed
-# The shared test weights; a user's own YOLO_WEIGHTS wins.
-SHARED_WEIGHTS := $(abspath ../shared/models/yolov5n.pt)
-export YOLO_WEIGHTS ?= $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),)
+# The checkpoint is found as the worker finds it: YOLO_WEIGHTS (make demo YOLO_WEIGHTS=...),
+# else ~/.cache/polybot, else the pinned download (yolo5/weights.py).
+export YOLO_WEIGHTS
 export YOLO_AUTOINSTALL := false
 export YOLOv5_AUTOINSTALL := false
 WORKERS ?= 1

@@ -21,8 +21,8 @@ import psutil
 
 from local.config import ROOT
 from local.samples import sample_image
+from yolo5.weights import Source, WeightsError
 
-DEFAULT_WEIGHTS = ROOT.parent / "shared" / "models" / "yolov5n.pt"
 MB = 1e6 / 2**20  # MiB per MB
 
 
@@ -79,9 +79,10 @@ def main(argv=None) -> int:
     plan = durations(args.quick, args.reps)
     if args.seconds:
         plan["seconds"] = plan["backlog_s"] = args.seconds
-    weights = Path(os.environ.get("YOLO_WEIGHTS") or DEFAULT_WEIGHTS)
-    if not weights.is_file():
-        print(f"bench: no weights at {weights}; set YOLO_WEIGHTS", file=sys.stderr)
+    try:  # found the way the worker finds them: YOLO_WEIGHTS, the cache, the pinned download
+        weights = Source.from_env().resolve()
+    except WeightsError as err:
+        print(f"bench: no usable weights ({err}); set YOLO_WEIGHTS", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per stub request otherwise

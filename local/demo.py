@@ -6,7 +6,6 @@ reason within a bounded time; the stack is always shut down before it returns.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 from local.config import ROOT, LocalConfig
 from local.processes import stop_group
 from local.samples import sample_image
+from yolo5.weights import Source, WeightsError
 
 READY_TIMEOUT = 600  # a first run loads torch and warms the model
 ANSWER_TIMEOUT = 180
@@ -29,9 +29,16 @@ class DemoError(RuntimeError):
 
 
 def check_weights() -> None:
-    path = os.environ.get("YOLO_WEIGHTS")
-    if path and not Path(path).is_file():
-        raise DemoError(f"YOLO_WEIGHTS points to {path}, which does not exist")
+    """Find the checkpoint as the worker will, before anything starts (a first run downloads
+    it into the cache), so a missing one is one clear line instead of a stack that never
+    becomes ready."""
+    try:
+        Source.from_env().resolve()
+    except WeightsError as err:
+        raise DemoError(
+            f"no usable YOLOv5 weights: {err}\n"
+            "   offline? pass a checkpoint: make demo YOLO_WEIGHTS=/path/to/yolov5n.pt"
+        ) from err
 
 
 def wait_until_ready(cfg: LocalConfig, stack: subprocess.Popen, log_path: Path) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.env import env_bool, env_float, env_int, env_opt, env_str
+from common.env import env_float, env_int, env_opt, env_str
+from yolo5.weights import Source
 
 MIB = 1024 * 1024
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "polybot"
 # A liveness stamp, not a secret: a predictable path is what the HEALTHCHECK needs.
 DEFAULT_HEALTH_FILE = "/tmp/yolo5.health"  # noqa: S108  # nosec B108
 
@@ -24,10 +24,10 @@ class Settings:
     aws_region: str = "us-east-1"
     log_level: str = "INFO"
     log_group: str | None = None
-    weights: Path | None = None
-    cache_dir: Path = DEFAULT_CACHE_DIR
-    allow_download: bool = True
-    model_name: str = "yolov5n"
+    weights: Path | None = Source.explicit
+    cache_dir: Path = Source.cache_dir
+    allow_download: bool = Source.allow_download
+    model_name: str = Source.model_name
     img_size: int = 640
     conf: float = 0.25
     iou: float = 0.45
@@ -41,7 +41,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        weights = env_opt("YOLO_WEIGHTS", env)
+        source = Source.from_env(env)
         return cls(
             jobs_queue_url=env_str("JOBS_QUEUE_URL", env=env),
             predictions_table=env_str("PREDICTIONS_TABLE", env=env),
@@ -50,10 +50,10 @@ class Settings:
             aws_region=env_str("AWS_REGION", "us-east-1", env),
             log_level=env_str("LOG_LEVEL", "INFO", env),
             log_group=env_opt("LOG_GROUP", env),
-            weights=Path(weights).expanduser() if weights else None,
-            cache_dir=Path(env_str("YOLO_CACHE_DIR", "~/.cache/polybot", env)).expanduser(),
-            allow_download=env_bool("YOLO_ALLOW_DOWNLOAD", True, env),
-            model_name=env_str("YOLO_MODEL", "yolov5n", env),
+            weights=source.explicit,
+            cache_dir=source.cache_dir,
+            allow_download=source.allow_download,
+            model_name=source.model_name,
             img_size=env_int("YOLO_IMG_SIZE", 640, env, lo=32, hi=4096),
             conf=env_float("YOLO_CONF", 0.25, env),
             iou=env_float("YOLO_IOU", 0.45, env),

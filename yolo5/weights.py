@@ -13,11 +13,17 @@ import logging
 import os
 import tempfile
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from common.env import env_bool, env_opt, env_str
 
 logger = logging.getLogger(__name__)
 
 ALLOW_LIST_FILE = Path(__file__).with_name("weights.sha256")
+DEFAULT_CACHE_DIR = "~/.cache/polybot"  # YOLO_CACHE_DIR's default, as the user writes it
+_DEFAULT_CACHE = Path(DEFAULT_CACHE_DIR).expanduser()
 RELEASE_URL = "https://github.com/ultralytics/yolov5/releases/download/v7.0/{name}.pt"
 DOWNLOAD_TIMEOUT_SECONDS = 60
 
@@ -26,10 +32,10 @@ class WeightsError(RuntimeError):
     """No trusted checkpoint could be found: the worker refuses to start."""
 
 
-def allow_list(path: Path = ALLOW_LIST_FILE) -> dict[str, str]:
+def allow_list(path: Path | None = None) -> dict[str, str]:
     """File name -> pinned sha256, from the sha256sum-format allow-list."""
     pinned: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for line in (path or ALLOW_LIST_FILE).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             digest, name = line.split()
             pinned[name.lstrip("*")] = digest.lower()
@@ -55,6 +61,29 @@ def verify(path: Path) -> str:
             f"({ALLOW_LIST_FILE.name}); refusing to unpickle it"
         )
     return digest
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the checkpoint comes from: the four settings `resolve` takes, read once."""
+
+    explicit: Path | None = None
+    model_name: str = "yolov5n"
+    cache_dir: Path = _DEFAULT_CACHE
+    allow_download: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Source:
+        explicit = env_opt("YOLO_WEIGHTS", env)
+        return cls(
+            explicit=Path(explicit).expanduser() if explicit else None,
+            model_name=env_str("YOLO_MODEL", cls.model_name, env),
+            cache_dir=Path(env_str("YOLO_CACHE_DIR", DEFAULT_CACHE_DIR, env)).expanduser(),
+            allow_download=env_bool("YOLO_ALLOW_DOWNLOAD", cls.allow_download, env),
+        )
+
+    def resolve(self) -> Path:
+        return resolve(self.explicit, self.model_name, self.cache_dir, self.allow_download)
 
 
 def resolve(explicit: Path | None, model_name: str, cache_dir: Path, allow_download: bool) -> Path:

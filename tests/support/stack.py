@@ -21,7 +21,7 @@ import requests
 from local.config import ROOT, LocalConfig
 from local.processes import stop_group
 from tests.support import lifeline
-from tests.support.images import SHARED_WEIGHTS
+from tests.support.images import real_weights
 from tests.support.servers import free_port
 
 READY_TIMEOUT = 300
@@ -109,7 +109,7 @@ def stack_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         EMULATOR_PORT=str(free_port()),
         POLYBOT_PORT=str(free_port()),
         LOCAL_STATE_DIR=str(tmp_path / "state"),
-        YOLO_WEIGHTS=str(SHARED_WEIGHTS),
+        YOLO_WEIGHTS=str(real_weights()),
         LOCAL_PREFIX=f"polybot-t{os.getpid()}",
     )
     env.update(overrides)

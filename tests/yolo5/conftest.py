@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from common.contracts import PENDING, Job, original_key, utc_now_iso
-from tests.support.images import SHARED_WEIGHTS, sample_image
+from tests.support.images import real_weights, sample_image
 from tests.support.servers import serve_wsgi
 from yolo5.detector import Detection
 from yolo5.heartbeat import VisibilityKeeper
@@ -192,6 +192,6 @@ def real_detector():
     """The real YOLOv5n, loaded once for the whole session (it is slow on a shared CPU)."""
     from yolo5.detector import Detector
 
-    detector = Detector(SHARED_WEIGHTS, "yolov5n")
+    detector = Detector(real_weights(), "yolov5n")
     detector.warm_up()
     return detector

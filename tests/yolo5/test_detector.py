@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.support.images import SHARED_WEIGHTS, sample_image
+from tests.support.images import real_weights, sample_image
 from yolo5.images import decode_rgb
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_model_is_loaded_once_and_reused(monkeypatch):
     loads = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
-    detector = Detector(SHARED_WEIGHTS, "yolov5n")
+    detector = Detector(real_weights(), "yolov5n")
     for _ in range(3):
         detect(detector, "zidane.jpg")
     assert len(loads) == 1

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from common.contracts import DONE, PENDING
-from tests.support.images import SHARED_WEIGHTS, sample_image
+from tests.support.images import real_weights, sample_image
 from tests.yolo5.conftest import FakeDetector, create_resources, make_processor
 from yolo5.queue import JobsQueue
 from yolo5.worker import Worker
@@ -183,7 +183,7 @@ def test_real_worker_process_with_the_real_model(server_aws, results, tmp_path):
     for job in jobs:
         server_aws.send(job.to_json())
     env = worker_env(
-        server_aws, results, tmp_path, YOLO_WEIGHTS=str(SHARED_WEIGHTS), WORKER_BATCH_SIZE="10"
+        server_aws, results, tmp_path, YOLO_WEIGHTS=str(real_weights()), WORKER_BATCH_SIZE="10"
     )
     process = start("yolo5", env, tmp_path / "log")
     try:

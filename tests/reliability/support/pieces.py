@@ -29,7 +29,7 @@ from local.config import ROOT, LocalConfig
 from local.up import stack_environment
 from tests.reliability.support import aws
 from tests.support import lifeline
-from tests.support.images import SHARED_WEIGHTS
+from tests.support.images import real_weights
 from tests.support.servers import free_port
 
 READY_TIMEOUT = 240
@@ -196,7 +196,7 @@ def local_pieces(
         "POLYBOT_PORT": str(free_port()),
         "LOCAL_STATE_DIR": str(tmp_path / "state"),
         "LOCAL_PREFIX": f"polybot-r{os.getpid() % 100000}-{next(_serial)}",
-        "YOLO_WEIGHTS": str(SHARED_WEIGHTS),
+        "YOLO_WEIGHTS": str(real_weights()),
         **overrides,
     }
     cfg = LocalConfig.from_env(base)
