@@ -2,11 +2,12 @@
 # Deploys the Polybot stacks in dependency order (network -> data -> app -> observability),
 # or with --delete tears them down in reverse order. See the README, "Deploying to AWS".
 set -euo pipefail
+shopt -s inherit_errexit # a failing aws call inside $(...) stops the script too
 
 usage() {
   cat <<'TXT'
 usage: cloudformation/deploy.sh [options]          deploy or update every stack
-       cloudformation/deploy.sh --delete [options] delete every stack (reverse order)
+       cloudformation/deploy.sh --delete [options] delete every stack, the pipeline first
 
 options (each also read from the environment variable in brackets):
   --prefix NAME            resource and stack name prefix [PREFIX, default polybot]
@@ -15,8 +16,12 @@ options (each also read from the environment variable in brackets):
   --domain-name NAME       webhook domain; issues an ACM certificate in-stack [DOMAIN_NAME]
   --hosted-zone-id ID      Route 53 hosted zone of the domain [HOSTED_ZONE_ID]
   --alarm-email ADDRESS    where alarms are mailed [ALARM_EMAIL]
+  --roll FLEET             move one fleet (blue, green or worker) to the newest Amazon Linux
+                           2023 AMI and polybot launch template version; roll the fleet that
+                           is not serving (see "Rolling a new AMI" in the README)
   -h, --help               this text
-Parameters left unset keep the value the stack already has.
+Parameters left unset keep the value the stack already has: the AMIs are looked up once,
+when the app stack is created, and change only with --roll.
 TXT
 }
 
@@ -30,7 +35,10 @@ certificate_arn=${CERTIFICATE_ARN:-}
 domain_name=${DOMAIN_NAME:-}
 hosted_zone_id=${HOSTED_ZONE_ID:-}
 alarm_email=${ALARM_EMAIL:-}
+roll=""
 delete=false
+# Amazon Linux 2023's current AMI, published by AWS as an SSM public parameter.
+AMI_PARAMETER=/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64
 
 while (($#)); do
   case $1 in
@@ -40,6 +48,7 @@ while (($#)); do
     --domain-name) domain_name=${2:?--domain-name needs a value}; shift 2 ;;
     --hosted-zone-id) hosted_zone_id=${2:?--hosted-zone-id needs a value}; shift 2 ;;
     --alarm-email) alarm_email=${2:?--alarm-email needs a value}; shift 2 ;;
+    --roll) roll=${2:?--roll needs a value}; shift 2 ;;
     --delete) delete=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -48,11 +57,14 @@ done
 
 [[ $prefix =~ ^[a-z][a-z0-9-]{1,19}$ ]] || die "--prefix must be 2-20 lowercase letters, digits or hyphens"
 [[ -z $domain_name || -n $hosted_zone_id ]] || die "--domain-name needs --hosted-zone-id"
+[[ -z $roll || $roll =~ ^(blue|green|worker)$ ]] || die "--roll takes blue, green or worker"
+! { $delete && [[ -n $roll ]]; } || die "--roll and --delete do not go together"
 
 network_stack="$prefix-network"
 data_stack="$prefix-data"
 app_stack="$prefix-app"
 observability_stack="$prefix-observability"
+pipeline_stack="$prefix-pipeline" # deployed by hand (README, "Delivery") under this name
 export AWS_REGION=$region AWS_DEFAULT_REGION=$region
 
 # deploy_stack NAME TEMPLATE [Key=Value ...]: create or update; unchanged stacks are fine.
@@ -110,11 +122,21 @@ stack_parameter() {
     --query "Stacks[0].Parameters[?ParameterKey=='$2'].ParameterValue" --output text
 }
 
+# empty_stack_bucket STACK OUTPUT: empty the bucket a stack names in an output, if it exists.
+empty_stack_bucket() {
+  local bucket
+  stack_exists "$1" || return 0
+  bucket=$(stack_output "$1" "$2")
+  [[ -z $bucket || $bucket == None ]] || empty_bucket "$bucket"
+}
+
 teardown() {
-  local imported_certificate="" bucket=""
-  if stack_exists "$prefix-pipeline"; then
-    die "delete the pipeline stack $prefix-pipeline first: it imports the app stack's outputs"
-  fi
+  local imported_certificate=""
+  # The pipeline stack imports the app stack's outputs, so it goes first. Its ECR
+  # repositories delete their images themselves (EmptyOnDelete); its versioned artifact
+  # bucket must be emptied here, or CloudFormation cannot delete it.
+  empty_stack_bucket "$pipeline_stack" ArtifactBucketName
+  delete_stack "$pipeline_stack"
   delete_stack "$observability_stack"
   if stack_exists "$app_stack"; then
     imported_certificate=$(stack_parameter "$app_stack" CertificateArn)
@@ -129,17 +151,44 @@ teardown() {
     aws acm delete-certificate --certificate-arn "$imported_certificate"
   fi
   aws ssm delete-parameter --name "/$prefix/webhook-certificate" 2>/dev/null || true
-  if stack_exists "$data_stack"; then
-    bucket=$(stack_output "$data_stack" ImagesBucketName)
-    [[ -z $bucket || $bucket == None ]] || empty_bucket "$bucket"
-  fi
+  empty_stack_bucket "$data_stack" ImagesBucketName
   delete_stack "$data_stack"
   delete_stack "$network_stack"
   log "all $prefix stacks deleted"
 }
 
+latest_ami() {
+  aws ssm get-parameter --name "$AMI_PARAMETER" --query Parameter.Value --output text
+}
+
+# image_params: the app stack's AMI and launch-template pins. A new stack gets today's AMI for
+# every fleet; an existing one keeps its pins, except the fleet named by --roll.
+image_params() {
+  local ami
+  if ! stack_exists "$app_stack"; then
+    ami=$(latest_ami)
+    log "new app stack: every fleet starts on $ami"
+    printf '%s\n' "BlueImageId=$ami" "GreenImageId=$ami" "WorkerImageId=$ami"
+  elif [[ -n $roll ]]; then
+    ami=$(latest_ami)
+    log "rolling the $roll fleet to $ami"
+    case $roll in
+      worker) echo "WorkerImageId=$ami" ;;
+      *)
+        local version
+        version=$(aws ec2 describe-launch-templates --launch-template-names "$prefix-polybot" \
+          --query 'LaunchTemplates[0].LatestVersionNumber' --output text)
+        printf '%s\n' "${roll^}ImageId=$ami" "${roll^}TemplateVersion=$version"
+        ;;
+    esac
+  fi
+}
+
 deploy() {
   local app_params=("NetworkStackName=$network_stack" "DataStackName=$data_stack")
+  local pins
+  pins=$(image_params)
+  [[ -z $pins ]] || mapfile -t -O "${#app_params[@]}" app_params <<<"$pins"
   [[ -z $certificate_arn ]] || app_params+=("CertificateArn=$certificate_arn")
   [[ -z $domain_name ]] || app_params+=("DomainName=$domain_name" "HostedZoneId=$hosted_zone_id")
   local observability_params=("DataStackName=$data_stack" "AppStackName=$app_stack")

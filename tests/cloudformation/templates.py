@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ MOTO_SKIPS = {
     "AWS::CloudWatch::Alarm",
     "AWS::CertificateManager::Certificate",
 }
+
+
+def ami_parameter() -> str:
+    """The SSM public parameter deploy.sh reads the Amazon Linux 2023 AMI from."""
+    match = re.search(r"^AMI_PARAMETER=(\S+)$", (TEMPLATE_DIR / "deploy.sh").read_text(), re.M)
+    assert match, "deploy.sh names no AMI_PARAMETER"
+    return match.group(1)
 
 
 def all_templates() -> list[Path]:
@@ -100,6 +108,9 @@ class MotoStacks:
         }
         if certificate_arn:
             app_params["CertificateArn"] = certificate_arn
+        # As deploy.sh does for a new app stack: today's AMI for every fleet.
+        ami = self.client("ssm").get_parameter(Name=ami_parameter())["Parameter"]["Value"]
+        app_params.update(BlueImageId=ami, GreenImageId=ami, WorkerImageId=ami)
         app = self.deploy("app", "app.yaml", **app_params)
         observability = self.deploy(
             "observability",

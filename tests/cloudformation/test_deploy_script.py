@@ -33,18 +33,24 @@ if command == "cloudformation describe-stacks":
         print("None")
     elif "ImagesBucketName" in query:
         print("images-bucket")
+    elif "ArtifactBucketName" in query:
+        print("artifact-bucket")
     elif "--query" in args:
         print("value-of-" + query.split("'")[1])
 elif command == "s3api list-object-versions":
-    listed = state / "listed"
+    listed = state / ("listed-" + arg("--bucket"))  # one version per bucket, then empty
     if listed.exists():
         print(json.dumps({{"Objects": [], "Quiet": True}}))
     else:
         listed.touch()
-        version = {{"Key": "originals/1/a.jpg", "VersionId": "v1"}}
+        version = {{"Key": arg("--bucket") + "/a.jpg", "VersionId": "v1"}}
         print(json.dumps({{"Objects": [version], "Quiet": True}}))
 elif command == "ssm delete-parameter":
     sys.exit(254)  # not there: deploy.sh must carry on
+elif command == "ssm get-parameter":
+    print((state / "latest-ami").read_text())
+elif command == "ec2 describe-launch-templates":
+    print("3")
 """
 
 
@@ -56,6 +62,7 @@ def fake_aws(tmp_path, monkeypatch):
     script.write_text(FAKE_AWS.format(python=sys.executable))
     script.chmod(0o755)
     (tmp_path / "stacks").write_text("")
+    (tmp_path / "latest-ami").write_text("ami-0today")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_AWS_DIR", str(tmp_path))
     return tmp_path
@@ -111,15 +118,73 @@ def test_delete_tears_down_in_reverse_after_emptying_the_bucket(fake_aws):
     data_deleted = next(i for i, c in enumerate(log) if c[1] == "delete-stack" and "demo-data" in c)
     assert len(emptied) == 1 and emptied[0] < data_deleted
     batch = json.loads(log[emptied[0]][log[emptied[0]].index("--delete") + 1])
-    assert batch["Objects"] == [{"Key": "originals/1/a.jpg", "VersionId": "v1"}]
+    assert batch["Objects"] == [{"Key": "images-bucket/a.jpg", "VersionId": "v1"}]
 
 
-def test_delete_refuses_while_the_pipeline_imports_the_app_stack(fake_aws):
-    (fake_aws / "stacks").write_text("demo-pipeline demo-app")
+def test_delete_removes_the_pipeline_first_after_emptying_its_artifact_bucket(fake_aws):
+    """The documented teardown is this one command: the pipeline stack imports the app
+    stack, and its versioned artifact bucket cannot be deleted while it holds versions."""
+    (fake_aws / "stacks").write_text("demo-pipeline demo-app demo-data")
     result = run_deploy("--delete", "--prefix", "demo")
-    assert result.returncode != 0
-    assert "demo-pipeline" in result.stderr
-    assert not [c for c in calls(fake_aws) if c[1] == "delete-stack"]
+    assert result.returncode == 0, result.stderr
+    log = calls(fake_aws)
+    deletes = [c[c.index("--stack-name") + 1] for c in log if c[1] == "delete-stack"]
+    assert deletes[0] == "demo-pipeline"
+    emptied = [
+        json.loads(c[c.index("--delete") + 1])["Objects"][0]["Key"]
+        for c in log
+        if c[:2] == ["s3api", "delete-objects"]
+    ]
+    assert emptied == ["artifact-bucket/a.jpg", "images-bucket/a.jpg"]
+    first_delete = next(i for i, c in enumerate(log) if c[1] == "delete-stack")
+    artifact_emptied = next(i for i, c in enumerate(log) if c[:2] == ["s3api", "delete-objects"])
+    assert artifact_emptied < first_delete
+
+
+def app_deploy(state: Path, prefix: str = "demo") -> list[str]:
+    return next(
+        c for c in calls(state) if c[:2] == ["cloudformation", "deploy"] and f"{prefix}-app" in c
+    )
+
+
+def pins(app: list[str]) -> dict[str, str]:
+    wanted = ("ImageId=", "TemplateVersion=")
+    return dict(a.split("=", 1) for a in app if any(w in a for w in wanted))
+
+
+def test_a_new_app_stack_starts_every_fleet_on_todays_ami(fake_aws):
+    result = run_deploy("--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    assert pins(app_deploy(fake_aws)) == {
+        "BlueImageId": "ami-0today",
+        "GreenImageId": "ami-0today",
+        "WorkerImageId": "ami-0today",
+    }
+
+
+def test_an_update_keeps_every_pin_even_when_a_newer_ami_is_out(fake_aws):
+    """A stack update must replace no instance the operator did not ask for."""
+    (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
+    (fake_aws / "latest-ami").write_text("ami-0tomorrow")
+    result = run_deploy("--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    assert pins(app_deploy(fake_aws)) == {}
+
+
+@pytest.mark.parametrize(
+    ("fleet", "expected"),
+    [
+        ("green", {"GreenImageId": "ami-0tomorrow", "GreenTemplateVersion": "3"}),
+        ("blue", {"BlueImageId": "ami-0tomorrow", "BlueTemplateVersion": "3"}),
+        ("worker", {"WorkerImageId": "ami-0tomorrow"}),
+    ],
+)
+def test_roll_moves_one_fleet_to_the_newest_ami_and_template(fake_aws, fleet, expected):
+    (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
+    (fake_aws / "latest-ami").write_text("ami-0tomorrow")
+    result = run_deploy("--prefix", "demo", "--roll", fleet)
+    assert result.returncode == 0, result.stderr
+    assert pins(app_deploy(fake_aws)) == expected
 
 
 @pytest.mark.parametrize(
@@ -128,6 +193,8 @@ def test_delete_refuses_while_the_pipeline_imports_the_app_stack(fake_aws):
         (["--prefix", "Bad_Prefix"], "--prefix must be"),
         (["--domain-name", "bot.example.com"], "needs --hosted-zone-id"),
         (["--frobnicate"], "unknown option"),
+        (["--roll", "purple"], "--roll takes blue, green or worker"),
+        (["--roll", "blue", "--delete"], "do not go together"),
     ],
 )
 def test_bad_arguments_get_a_clear_answer_and_touch_nothing(fake_aws, args, message):

@@ -262,3 +262,22 @@ def test_both_subnets_use_the_route_table_with_the_internet_route():
     [route] = resources_of_type(network, "AWS::EC2::Route").values()
     assert route["Properties"]["RouteTableId"] == {"Ref": "PublicRouteTable"}
     assert route["Properties"]["GatewayId"] == {"Ref": "InternetGateway"}
+
+
+def test_a_stack_update_replaces_no_polybot_instance_unless_asked():
+    """ImageId and the launch template version force an instance's replacement. Both are
+    pinned per fleet by parameters the operator changes (deploy.sh --roll), never resolved
+    again on an update (an SSM parameter type is resolved on every update)."""
+    app = load("app.yaml")
+    parameters = app["Parameters"]
+    assert not [k for k, p in parameters.items() if p["Type"].startswith("AWS::SSM::Parameter")]
+    for key, instance in resources_of_type(app, "AWS::EC2::Instance").items():
+        fleet = {t["Key"]: t["Value"] for t in instance["Properties"]["Tags"]}["Fleet"].title()
+        props = instance["Properties"]
+        assert props["ImageId"] == {"Ref": f"{fleet}ImageId"}, key
+        assert props["LaunchTemplate"]["Version"] == {"Ref": f"{fleet}TemplateVersion"}, key
+    for name in ("BlueImageId", "GreenImageId", "WorkerImageId"):
+        assert parameters[name]["Type"] == "AWS::EC2::Image::Id"
+        assert "Default" not in parameters[name]  # deploy.sh looks it up once, at creation
+    worker = app["Resources"]["WorkerLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert worker["ImageId"] == {"Ref": "WorkerImageId"}
