@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Self-signed HTTPS, phase 2 (phase 1 is deploy.sh without a certificate): make a certificate
-# whose CN is the public ALB's DNS name, import it into ACM, publish the public PEM in SSM for
+# whose SAN is the public ALB's DNS name, import it into ACM, publish the public PEM in SSM for
 # polybot's set_webhook(certificate=...), give the app stack the certificate ARN (this creates
 # the HTTPS listener) and have the polybot instances fetch the PEM. Run it again to renew:
 # the certificate is re-imported under the same ARN. See the README, "Deploying to AWS".
@@ -47,8 +47,12 @@ stack_value() { # stack_value Output|Parameter KEY
 dns=$(stack_value Output PublicLoadBalancerDnsName) ||
   die "stack $app_stack not found: run cloudformation/deploy.sh first"
 [[ -n $dns && $dns != None ]] || die "stack $app_stack has no PublicLoadBalancerDnsName output"
-# X.509 limits a CN to 64 characters; a long prefix in a long region name can exceed it.
-((${#dns} <= 64)) || die "ALB name $dns is longer than 64 characters; use a shorter --prefix"
+# ACM needs the site's FQDN in the certificate ("Prerequisites for importing ACM certificates");
+# it goes in the subjectAltName, which has no length limit and is what TLS clients match
+# (RFC 6125). X.509 caps the CN at 64 characters, which an ALB name with a long prefix in a
+# long region exceeds, so the CN is only a short label.
+cn="$prefix-webhook"
+cn=${cn:0:64}
 
 workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
@@ -56,7 +60,7 @@ umask 077 # the private key never leaves this directory except into ACM
 
 log "creating a self-signed certificate for $dns ($days days)"
 openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days "$days" \
-  -subj "/CN=$dns" -addext "subjectAltName=DNS:$dns" \
+  -subj "/CN=$cn" -addext "subjectAltName=DNS:$dns" \
   -keyout "$workdir/key.pem" -out "$workdir/cert.pem" 2>/dev/null
 
 # Re-import over the certificate the stack already uses when it is one of ours (renewal).
