@@ -20,6 +20,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.env import SettingsError, env_bool, env_int, env_opt, env_str
+from delivery.deployment_group import drop_tag_filters, ec2_tag_set
 from delivery.fleets import Plan, SwitchError, describe_fleet, plan_switch, target_states
 from delivery.webhook import register_webhook
 
@@ -91,6 +92,25 @@ def upload_bundle(s3, bundle_dir: Path, bucket: str, key: str) -> str:
     return reply["ETag"].strip('"')
 
 
+def fleet_tags(settings: Settings, fleet: str) -> dict:
+    """The EC2TagSet of one fleet of this stack: Fleet=<fleet> AND every extra tag (Project,
+    Service), one tag group each, so that another stack's Fleet=<fleet> instances are left out."""
+    return ec2_tag_set([(settings.fleet_tag_key, fleet), *sorted(settings.extra_tags.items())])
+
+
+def point_original(codedeploy, settings: Settings, fleet: str) -> None:
+    """Name `fleet` as the deployment group's original environment (the serving one)."""
+    info = codedeploy.get_deployment_group(
+        applicationName=settings.application, deploymentGroupName=settings.deployment_group
+    )["deploymentGroupInfo"]
+    drop_tag_filters(codedeploy, settings.application, settings.deployment_group, info)
+    codedeploy.update_deployment_group(
+        applicationName=settings.application,
+        currentDeploymentGroupName=settings.deployment_group,
+        ec2TagSet=fleet_tags(settings, fleet),
+    )
+
+
 def refuse_if_busy(codedeploy, settings: Settings) -> None:
     active = codedeploy.list_deployments(
         applicationName=settings.application,
@@ -132,13 +152,8 @@ def switch(settings: Settings, clients: dict, sleep: Callable = time.sleep) -> s
     etag = upload_bundle(
         clients["s3"], settings.bundle_dir, settings.revision_bucket, settings.revision_key
     )
-    # The deployment group's tags name the original environment; they follow the traffic.
-    tag = {"Key": settings.fleet_tag_key, "Type": "KEY_AND_VALUE"}
-    codedeploy.update_deployment_group(
-        applicationName=settings.application,
-        currentDeploymentGroupName=settings.deployment_group,
-        ec2TagFilters=[{**tag, "Value": plan.original.value}],
-    )
+    # The deployment group's tag set names the original environment; it follows the traffic.
+    point_original(codedeploy, settings, plan.original.value)
     deployment_id = codedeploy.create_deployment(
         applicationName=settings.application,
         deploymentGroupName=settings.deployment_group,
@@ -151,7 +166,9 @@ def switch(settings: Settings, clients: dict, sleep: Callable = time.sleep) -> s
                 "eTag": etag,
             },
         },
-        targetInstances={"tagFilters": [{**tag, "Value": plan.target.value}]},
+        # CodeDeploy API Reference, "TargetInstances": ec2TagSet names the replacement
+        # instances by tag groups that must all match (a tagFilters list would OR its entries).
+        targetInstances={"ec2TagSet": fleet_tags(settings, plan.target.value)},
         description=f"polybot to {plan.target.value} ({plan.reason})",
     )["deploymentId"]
     print(f"deployment {deployment_id}: {console_url(settings.region, deployment_id)}", flush=True)

@@ -1,16 +1,24 @@
 """moto 5.2 has no UpdateDeploymentGroup/DeleteDeploymentGroup; these add them to its
-in-process CodeDeploy, close to the real API, so the delivery code runs against moto as is."""
+in-process CodeDeploy, close to the real API, so the delivery code runs against moto as is.
+
+The tag fields follow the CodeDeploy API Reference to the letter, stricter than moto:
+"UpdateDeploymentGroup" says of the tags "To keep the existing tags, enter their names. To
+remove tags, do not enter any tag names", so a tag field left out of an update removes the
+tags; and ec2TagFilters with ec2TagSet in one call (create or update) is refused with
+InvalidEC2TagCombinationException ("CreateDeploymentGroup": "Cannot be used in the same call")."""
 
 from __future__ import annotations
 
-from moto.codedeploy.exceptions import DeploymentGroupDoesNotExistException
+from moto.codedeploy.exceptions import CodeDeployException, DeploymentGroupDoesNotExistException
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult
 
-# Request field -> moto DeploymentGroup attribute, for the fields the delivery code updates.
+# Tag fields -> moto DeploymentGroup attribute and its "no tags" value: omitted means removed.
+TAG_FIELDS = {"ec2TagFilters": ("ec2_tag_filters", list), "ec2TagSet": ("ec2_tag_set", dict)}
+# Request field -> moto DeploymentGroup attribute, for the other fields the delivery code updates:
+# omitted means unchanged ("if you want to change it").
 UPDATABLE = {
-    "ec2TagFilters": "ec2_tag_filters",
     "serviceRoleArn": "service_role_arn",
     "deploymentConfigName": "deployment_config_name",
     "deploymentStyle": "deployment_style",
@@ -29,11 +37,30 @@ def _group(response: CodeDeployResponse, name_param: str):
     return groups, name
 
 
+class InvalidEC2TagCombinationException(CodeDeployException):
+    code = 400
+
+    def __init__(self) -> None:
+        super().__init__(
+            "InvalidEC2TagCombinationException",
+            "A call was submitted that specified both Ec2TagFilters and Ec2TagSet",
+        )
+
+
+def _refuse_both_tag_kinds(response: CodeDeployResponse) -> None:
+    if all(response._get_param(param) is not None for param in TAG_FIELDS):
+        raise InvalidEC2TagCombinationException()
+
+
 def update_deployment_group(self: CodeDeployResponse) -> ActionResult:
+    _refuse_both_tag_kinds(self)
     groups, name = _group(self, "currentDeploymentGroupName")
+    for param, (attr, empty) in TAG_FIELDS.items():
+        value = self._get_param(param)
+        setattr(groups[name], attr, empty() if value is None else value)  # omitted: removed
     for param, attr in UPDATABLE.items():
         value = self._get_param(param)
-        if value is not None:  # like the real API: an omitted field stays as it was
+        if value is not None:  # an omitted field stays as it was
             setattr(groups[name], attr, value)
     return ActionResult({"hooksNotCleanedUp": []})
 
@@ -45,6 +72,13 @@ def delete_deployment_group(self: CodeDeployResponse) -> ActionResult:
 
 
 def install(monkeypatch) -> None:
+    moto_create = CodeDeployResponse.create_deployment_group
+
+    def create_deployment_group(self: CodeDeployResponse):
+        _refuse_both_tag_kinds(self)
+        return moto_create(self)
+
+    monkeypatch.setattr(CodeDeployResponse, "create_deployment_group", create_deployment_group)
     monkeypatch.setattr(
         CodeDeployResponse, "update_deployment_group", update_deployment_group, raising=False
     )

@@ -6,11 +6,24 @@ import json
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from delivery import deployment_group
 from tests.support.servers import serve_wsgi
 
 ROLE = "arn:aws:iam::123456789012:role/codedeploy"
+PROJECT = "polybot-test"
+
+
+def fleet_set(fleet: str, project: str = PROJECT) -> dict:
+    """The tag set naming one fleet of this stack: three groups, each of which must match."""
+    return {
+        "ec2TagSetList": [
+            [{"Key": "Fleet", "Value": fleet, "Type": "KEY_AND_VALUE"}],
+            [{"Key": "Project", "Value": project, "Type": "KEY_AND_VALUE"}],
+            [{"Key": "Service", "Value": "polybot", "Type": "KEY_AND_VALUE"}],
+        ]
+    }
 
 
 @pytest.fixture
@@ -44,11 +57,24 @@ def props(app_name: str, group: str = "polybot-bg", **overrides) -> dict:
         "TargetGroupNames": ["public-tg", "internal-tg"],
         "FleetTagKey": "Fleet",
         "OriginalFleet": "blue",
+        "ProjectTag": PROJECT,
+        "ServiceTag": "polybot",
     }
     return {**base, **overrides}
 
 
-def send(cfn_endpoint, aws, request: str, properties: dict, physical_id: str | None = None):
+def no_wait(seconds):
+    raise AssertionError(f"unexpected wait of {seconds}s")
+
+
+def send(
+    cfn_endpoint,
+    aws,
+    request: str,
+    properties: dict,
+    physical_id: str | None = None,
+    sleep=no_wait,
+):
     base, received = cfn_endpoint
     event = {
         "RequestType": request,
@@ -61,7 +87,7 @@ def send(cfn_endpoint, aws, request: str, properties: dict, physical_id: str | N
     }
     if physical_id:
         event["PhysicalResourceId"] = physical_id
-    deployment_group.handler(event, None, client=aws["codedeploy"])
+    deployment_group.handler(event, None, client=aws["codedeploy"], sleep=sleep)
     assert len(received) == 1, "exactly one answer per request"
     method, body = received.pop()
     assert method == "PUT"
@@ -97,7 +123,16 @@ def test_create_makes_a_blue_green_group_over_both_target_groups(aws, app_name, 
     ]
     assert info["autoRollbackConfiguration"]["enabled"] is True
     assert "DEPLOYMENT_FAILURE" in info["autoRollbackConfiguration"]["events"]
-    assert info["ec2TagFilters"] == [{"Key": "Fleet", "Value": "blue", "Type": "KEY_AND_VALUE"}]
+
+
+def test_create_names_the_original_fleet_of_this_stack_only(aws, app_name, cfn_endpoint):
+    # Fleet=blue alone (or ORed with the other tags) would take in any stack's blue instances.
+    body = send(cfn_endpoint, aws, "Create", props(app_name))
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    info = get_group(aws, app_name, "polybot-bg")
+    assert info["ec2TagSet"] == fleet_set("blue")
+    assert info["ec2TagFilters"] == []
 
 
 def test_update_changes_settings_but_keeps_the_fleet_the_switch_chose(aws, app_name, cfn_endpoint):
@@ -106,7 +141,7 @@ def test_update_changes_settings_but_keeps_the_fleet_the_switch_chose(aws, app_n
     aws["codedeploy"].update_deployment_group(
         applicationName=app_name,
         currentDeploymentGroupName="polybot-bg",
-        ec2TagFilters=[{"Key": "Fleet", "Value": "green", "Type": "KEY_AND_VALUE"}],
+        ec2TagSet=fleet_set("green"),
     )
 
     body = send(
@@ -117,7 +152,142 @@ def test_update_changes_settings_but_keeps_the_fleet_the_switch_chose(aws, app_n
     assert body["PhysicalResourceId"] == physical
     info = get_group(aws, app_name, "polybot-bg")
     assert info["loadBalancerInfo"]["targetGroupInfoList"] == [{"name": "only-tg"}]
-    assert info["ec2TagFilters"][0]["Value"] == "green"
+    assert info["ec2TagSet"] == fleet_set("green")
+
+
+def test_update_moves_a_group_with_old_tag_filters_to_a_tag_set(aws, app_name, cfn_endpoint):
+    # A group made (and switched to green) by the release before tag sets.
+    aws["codedeploy"].create_deployment_group(
+        applicationName=app_name,
+        deploymentGroupName="polybot-bg",
+        serviceRoleArn=ROLE,
+        ec2TagFilters=[{"Key": "Fleet", "Value": "green", "Type": "KEY_AND_VALUE"}],
+    )
+
+    body = send(cfn_endpoint, aws, "Update", props(app_name), f"{app_name}/polybot-bg")
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    info = get_group(aws, app_name, "polybot-bg")
+    assert info["ec2TagSet"] == fleet_set("green")
+    assert info["ec2TagFilters"] == []
+
+
+def test_update_of_a_group_without_tags_names_the_original_fleet(aws, app_name, cfn_endpoint):
+    physical = send(cfn_endpoint, aws, "Create", props(app_name))["PhysicalResourceId"]
+    aws["codedeploy"].update_deployment_group(
+        applicationName=app_name, currentDeploymentGroupName="polybot-bg"
+    )  # removes every tag
+
+    body = send(cfn_endpoint, aws, "Update", props(app_name, ProjectTag="renamed"), physical)
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert get_group(aws, app_name, "polybot-bg")["ec2TagSet"] == fleet_set("blue", "renamed")
+
+
+def test_the_stand_in_follows_the_documented_tag_rules(aws, app_name, cfn_endpoint):
+    """UpdateDeploymentGroup: a tag field left out removes the tags; filters and set never mix."""
+    send(cfn_endpoint, aws, "Create", props(app_name))
+    codedeploy = aws["codedeploy"]
+
+    with pytest.raises(ClientError, match="InvalidEC2TagCombinationException"):
+        codedeploy.update_deployment_group(
+            applicationName=app_name,
+            currentDeploymentGroupName="polybot-bg",
+            ec2TagFilters=[],
+            ec2TagSet=fleet_set("green"),
+        )
+    codedeploy.update_deployment_group(
+        applicationName=app_name, currentDeploymentGroupName="polybot-bg", serviceRoleArn=ROLE
+    )
+    info = get_group(aws, app_name, "polybot-bg")
+    assert info["ec2TagSet"] == {}
+    assert info["deploymentStyle"]["deploymentType"] == "BLUE_GREEN"  # other fields stay
+
+
+def role_error(operation: str) -> ClientError:
+    error = {"Code": "InvalidRoleException", "Message": "role not assumable (yet)"}
+    return ClientError({"Error": error}, operation)
+
+
+def failing(aws, monkeypatch, method: str, errors: list[ClientError]) -> list:
+    """Make the client's `method` raise the given errors first, then reach moto; returns calls."""
+    client, calls = aws["codedeploy"], []
+    real = getattr(client, method)
+
+    def call(**kwargs):
+        calls.append(kwargs)
+        if errors:
+            raise errors.pop(0)
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, method, call)
+    return calls
+
+
+def test_create_outlasts_a_service_role_that_is_not_visible_yet(
+    aws, app_name, cfn_endpoint, monkeypatch
+):
+    errors = [role_error("CreateDeploymentGroup"), role_error("CreateDeploymentGroup")]
+    calls = failing(aws, monkeypatch, "create_deployment_group", errors)
+    waits = []
+
+    body = send(cfn_endpoint, aws, "Create", props(app_name), sleep=waits.append)
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert len(calls) == 3
+    assert waits == [2.0, 4.0]
+    assert get_group(aws, app_name, "polybot-bg")["ec2TagSet"] == fleet_set("blue")
+
+
+def test_create_gives_up_on_the_role_after_a_bounded_wait(aws, app_name, cfn_endpoint, monkeypatch):
+    errors = [role_error("CreateDeploymentGroup") for _ in range(10)]
+    calls = failing(aws, monkeypatch, "create_deployment_group", errors)
+    waits = []
+
+    body = send(cfn_endpoint, aws, "Create", props(app_name), sleep=waits.append)
+
+    assert body["Status"] == "FAILED"
+    assert "InvalidRoleException" in body["Reason"]
+    assert len(calls) == deployment_group.ROLE_ATTEMPTS == 6
+    assert waits == [2.0, 4.0, 8.0, 16.0, 16.0]
+    assert sum(waits) < 60  # the function's timeout is 120 s (pipeline.yaml)
+
+
+def test_other_errors_are_not_retried(aws, app_name, cfn_endpoint, monkeypatch):
+    error = {"Code": "InvalidEC2TagException", "Message": "bad tag"}
+    calls = failing(
+        aws, monkeypatch, "create_deployment_group", [ClientError({"Error": error}, "Create")]
+    )
+
+    body = send(cfn_endpoint, aws, "Create", props(app_name))  # no_wait: any wait fails
+
+    assert body["Status"] == "FAILED"
+    assert "InvalidEC2TagException" in body["Reason"]
+    assert len(calls) == 1
+
+
+def test_update_outlasts_a_service_role_that_is_not_visible_yet(
+    aws, app_name, cfn_endpoint, monkeypatch
+):
+    physical = send(cfn_endpoint, aws, "Create", props(app_name))["PhysicalResourceId"]
+    calls = failing(
+        aws, monkeypatch, "update_deployment_group", [role_error("UpdateDeploymentGroup")]
+    )
+    waits = []
+
+    body = send(
+        cfn_endpoint,
+        aws,
+        "Update",
+        props(app_name, ServiceRoleArn=ROLE + "-new"),
+        physical,
+        sleep=waits.append,
+    )
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert len(calls) == 2
+    assert waits == [2.0]
+    assert get_group(aws, app_name, "polybot-bg")["serviceRoleArn"] == ROLE + "-new"
 
 
 def test_update_with_a_new_name_creates_a_new_group(aws, app_name, cfn_endpoint):

@@ -66,8 +66,26 @@ def stack(aws, bundle):
             "TargetGroupNames": [f"pub-{suffix}"],
             "FleetTagKey": "Fleet",
             "OriginalFleet": "blue",
+            "ProjectTag": PROJECT,
+            "ServiceTag": "polybot",
         },
     )
+    # Another deployment in the same account and region (another prefix), same fleet names.
+    foreign = {}
+    for fleet in ("blue", "green"):
+        tags = [
+            {"Key": "Fleet", "Value": fleet},
+            {"Key": "Service", "Value": "polybot"},
+            {"Key": "Project", "Value": "someone-else"},
+        ]
+        reply = ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )
+        foreign[fleet] = [i["InstanceId"] for i in reply["Instances"]]
     bucket = f"artifacts-{suffix}"
     aws["s3"].create_bucket(Bucket=bucket)
     env = {
@@ -82,7 +100,14 @@ def stack(aws, bundle):
         "POLL_SECONDS": "1",
         "DEPLOY_TIMEOUT_SECONDS": "60",
     }
-    return {"tg": tg, "fleets": fleets, "app": app, "bucket": bucket, "env": env}
+    return {
+        "tg": tg,
+        "fleets": fleets,
+        "foreign": foreign,
+        "app": app,
+        "bucket": bucket,
+        "env": env,
+    }
 
 
 def register(aws, stack, fleet: str) -> None:
@@ -129,17 +154,52 @@ def deployment(aws, deployment_id: str) -> dict:
     return aws["codedeploy"].get_deployment(deploymentId=deployment_id)["deploymentInfo"]
 
 
-def target_fleet(aws, deployment_id: str) -> str:
-    (tag,) = deployment(aws, deployment_id)["targetInstances"]["tagFilters"]
-    assert tag["Key"] == "Fleet"
-    return tag["Value"]
+def matches(tags: dict[str, str], tag_filter: dict) -> bool:
+    return tags.get(tag_filter["Key"]) == tag_filter["Value"]
 
 
-def original_fleet(aws, stack) -> str:
+def selected(aws, tag_filters: list | None = None, tag_set: dict | None = None) -> set[str]:
+    """The instances CodeDeploy takes in, by the API Reference: the entries of a tag-filter list
+    are ORed ("instances with any of the specified tags"); an EC2TagSet takes an instance only
+    when every one of its tag groups matches ("EC2TagSet")."""
+    groups = (tag_set or {}).get("ec2TagSetList") or []
+    chosen = set()
+    for reservation in aws["ec2"].describe_instances()["Reservations"]:
+        for instance in reservation["Instances"]:
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            if any(matches(tags, f) for f in tag_filters or []) or (
+                groups and all(any(matches(tags, f) for f in group) for group in groups)
+            ):
+                chosen.add(instance["InstanceId"])
+    return chosen
+
+
+def targets(aws, deployment_id: str) -> set[str]:
+    wanted = deployment(aws, deployment_id)["targetInstances"]
+    return selected(aws, wanted.get("tagFilters"), wanted.get("ec2TagSet"))
+
+
+def originals(aws, stack) -> set[str]:
     info = aws["codedeploy"].get_deployment_group(
         applicationName=stack["app"], deploymentGroupName="bg"
     )["deploymentGroupInfo"]
-    return info["ec2TagFilters"][0]["Value"]
+    return selected(aws, info.get("ec2TagFilters"), info.get("ec2TagSet"))
+
+
+def fleet_of(stack, instances: set[str]) -> str:
+    """Which of this stack's fleets the instances are, exactly (nothing more, nothing less)."""
+    for fleet, ids in stack["fleets"].items():
+        if set(ids) == instances:
+            return fleet
+    return f"not one fleet of this stack: {sorted(instances)}"
+
+
+def target_fleet(aws, stack, deployment_id: str) -> str:
+    return fleet_of(stack, targets(aws, deployment_id))
+
+
+def original_fleet(aws, stack) -> str:
+    return fleet_of(stack, originals(aws, stack))
 
 
 @pytest.fixture
@@ -159,7 +219,7 @@ def webhook_commands(aws, monkeypatch) -> list[dict]:
 def test_nothing_registered_deploys_to_blue(aws, stack, run, capsys):
     deployment_id = run()
 
-    assert target_fleet(aws, deployment_id) == "blue"
+    assert target_fleet(aws, stack, deployment_id) == "blue"
     assert original_fleet(aws, stack) == "green"
     assert "codedeploy/deployments/" + deployment_id in capsys.readouterr().out
 
@@ -179,7 +239,7 @@ def test_blue_registered_but_not_healthy_yet_deploys_to_green(aws, stack, run, m
 
     deployment_id = run()
 
-    assert target_fleet(aws, deployment_id) == "green"
+    assert target_fleet(aws, stack, deployment_id) == "green"
     assert original_fleet(aws, stack) == "blue"
 
 
@@ -190,7 +250,7 @@ def test_blue_serving_deploys_to_green_and_registers_the_webhook_there(
 
     deployment_id = run()
 
-    assert target_fleet(aws, deployment_id) == "green"
+    assert target_fleet(aws, stack, deployment_id) == "green"
     assert original_fleet(aws, stack) == "blue"
     revision = deployment(aws, deployment_id)["revision"]["s3Location"]
     assert revision["bucket"] == stack["bucket"]
@@ -208,7 +268,36 @@ def test_green_serving_deploys_to_blue(aws, stack, run):
 
     deployment_id = run()
 
-    assert target_fleet(aws, deployment_id) == "blue"
+    assert target_fleet(aws, stack, deployment_id) == "blue"
+    assert original_fleet(aws, stack) == "green"
+
+
+def test_another_stacks_instances_of_the_same_fleet_are_never_taken_in(aws, stack, run):
+    # Same Fleet and Service tags, another Project: a tag-filter list (ORed) would take them in.
+    register(aws, stack, "blue")
+
+    deployment_id = run()
+
+    chosen = targets(aws, deployment_id) | originals(aws, stack)
+    assert not chosen & {*stack["foreign"]["blue"], *stack["foreign"]["green"]}
+    assert targets(aws, deployment_id) == set(stack["fleets"]["green"])
+    assert originals(aws, stack) == set(stack["fleets"]["blue"])
+
+
+def test_a_group_left_with_tag_filters_by_an_older_release_gets_a_tag_set(aws, stack, run):
+    aws["codedeploy"].update_deployment_group(
+        applicationName=stack["app"],
+        currentDeploymentGroupName="bg",
+        ec2TagFilters=[{"Key": "Fleet", "Value": "blue", "Type": "KEY_AND_VALUE"}],
+    )
+    register(aws, stack, "green")
+
+    run()
+
+    info = aws["codedeploy"].get_deployment_group(
+        applicationName=stack["app"], deploymentGroupName="bg"
+    )["deploymentGroupInfo"]
+    assert info["ec2TagFilters"] == []
     assert original_fleet(aws, stack) == "green"
 
 
