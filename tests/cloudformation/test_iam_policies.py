@@ -32,6 +32,12 @@ RESOURCELESS_ACTIONS = {
     "codedeploy:ListDeploymentConfigs",  # List* over the account
     "codedeploy:ListApplications",
     "autoscaling:DescribeAutoScalingInstances",  # Describe*, as above
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribePolicies",
+    "autoscaling:DescribeScheduledActions",
+    "autoscaling:DescribeNotificationConfigurations",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
     "ec2:DescribeInstanceStatus",
     "tag:GetResources",  # the tagging API has no resource types
     "ssm:GetCommandInvocation",  # reads by command id; no resource type
