@@ -13,6 +13,7 @@ import yaml
 from cfnlint.decode import decode
 
 from tests.delivery.hook_harness import BLUE_GREEN, IN_PLACE, ROOT, assemble_bundle
+from tests.support.git import git_mode
 
 # Every hook CodeDeploy runs for EC2/on-premises, in lifecycle order (in place, then traffic).
 EC2_HOOKS = [*BLUE_GREEN, "BeforeBlockTraffic", "AfterBlockTraffic"]
@@ -23,21 +24,6 @@ SCRIPTS = sorted((ROOT / "appspecs").glob("**/*.sh"))
 SHARED_HOOKS = ROOT / "appspecs" / "shared" / "hooks"
 # Sourced by the hooks, never run by CodeDeploy.
 SOURCED = {"lib.sh", "settings.sh"}
-
-
-def git_mode(path: Path) -> str | None:
-    """The file's mode in git's index. CodePipeline's CODE_ZIP has no .git and may drop mode
-    bits, so only a git checkout can tell; the bundles' own modes are checked everywhere."""
-    if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout (CodePipeline's CODE_ZIP has no .git)")
-    out = subprocess.run(
-        ["git", "ls-files", "-s", "--", str(path.relative_to(ROOT))],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.split()[0] if out else None
 
 
 def test_both_services_have_an_appspec():
