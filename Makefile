@@ -7,7 +7,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # One stamp per requirements set: editing any requirements file reinstalls.
-REQS := requirements-dev.txt requirements-checkov.txt polybot/requirements.txt yolo5/requirements.txt local/requirements.txt
+REQS := requirements-dev.txt requirements-checkov.txt polybot/requirements.txt yolo5/requirements.txt yolo5/requirements-export.txt local/requirements.txt
 STAMP := $(VENV)/.installed
 # The checkpoint is found as the worker finds it: YOLO_WEIGHTS (make demo YOLO_WEIGHTS=...),
 # else ~/.cache/polybot, else the pinned download (yolo5/weights.py).

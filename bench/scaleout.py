@@ -1,7 +1,7 @@
 """Figure 5 — scale-out on one machine: 2 worker processes × 1 thread vs 1 × 1, and 1 × 2.
 
 Each configuration is a fresh rig (moto server, stub /results, real `python -m yolo5`
-processes with TORCH_THREADS set) fed the same jobs; the configurations run one after the
+processes with YOLO_THREADS set) fed the same jobs; the configurations run one after the
 other, each repeated. Scaling efficiency = throughput(n) / (n × throughput(1 × 1)).
 """
 

@@ -62,3 +62,12 @@ def env_bool(name: str, default: bool, env: Mapping[str, str] = os.environ) -> b
     if value.lower() in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], env: Mapping[str, str] = os.environ
+) -> str:
+    value = env_str(name, default, env).lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value

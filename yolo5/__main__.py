@@ -7,7 +7,8 @@ import os
 import sys
 
 from common.env import SettingsError
-from yolo5.bootstrap import build_worker, configure, load_detector
+from yolo5.backends import load_detector
+from yolo5.bootstrap import build_worker, configure
 from yolo5.settings import Settings
 from yolo5.weights import WeightsError
 

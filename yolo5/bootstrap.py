@@ -7,33 +7,15 @@ import logging
 import boto3
 
 from common.jsonlog import configure_logging
-from yolo5.detector import Detector
 from yolo5.heartbeat import VisibilityKeeper
 from yolo5.notifier import ResultsNotifier
 from yolo5.processing import JobProcessor, Limits
 from yolo5.queue import JobsQueue
 from yolo5.settings import Settings
 from yolo5.store import PredictionStore
-from yolo5.weights import resolve
 from yolo5.worker import Worker
 
 logger = logging.getLogger(__name__)
-
-
-def load_detector(settings: Settings) -> Detector:
-    weights = resolve(
-        settings.weights, settings.model_name, settings.cache_dir, settings.allow_download
-    )
-    detector = Detector(
-        weights,
-        settings.model_name,
-        settings.img_size,
-        settings.conf,
-        settings.iou,
-        settings.torch_threads,
-    )
-    detector.warm_up()
-    return detector
 
 
 def build_worker(settings: Settings, detector, session: boto3.Session | None = None) -> Worker:

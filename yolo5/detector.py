@@ -69,19 +69,25 @@ class Detector:
         started = time.perf_counter()
         results = self._model(_hwc_safe(rgb), size=self.img_size)
         inference_ms = _ms_since(started)
-        names = results.names
-        height, width = rgb.shape[:2]
-        labels = []
-        for *box, confidence, cls in results.xyxy[0].tolist():
-            x1, y1, x2, y2 = (round(v) for v in box)
-            labels.append(
-                {
-                    "class": names[int(cls)],
-                    "confidence": round(float(confidence), 4),
-                    "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
-                }
-            )
-        return Detection(labels, counts_of(labels), inference_ms, rgb)
+        return detection_from(results.xyxy[0].tolist(), results.names, rgb, inference_ms)
+
+
+def detection_from(
+    rows: list[list[float]], names: dict[int, str], rgb: np.ndarray, inference_ms: float
+) -> Detection:
+    """Rows of [x1, y1, x2, y2, confidence, class] in the photo's pixels, best first."""
+    height, width = rgb.shape[:2]
+    labels = []
+    for *box, confidence, cls in rows:
+        x1, y1, x2, y2 = (round(v) for v in box)
+        labels.append(
+            {
+                "class": names[int(cls)],
+                "confidence": round(float(confidence), 4),
+                "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
+            }
+        )
+    return Detection(labels, counts_of(labels), inference_ms, rgb)
 
 
 def _hwc_safe(rgb: np.ndarray) -> np.ndarray:
@@ -93,17 +99,24 @@ def _hwc_safe(rgb: np.ndarray) -> np.ndarray:
     return rgb if short <= 0 else np.pad(rgb, ((0, short), (0, 0), (0, 0)))
 
 
-def _load(weights: Path, conf: float, iou: float, torch_threads: int):
+def load_model(weights: Path):
+    """(torch, the checkpoint's model fused for inference); the file is verified first."""
     verify(weights)  # the checkpoint is a pickle: never unpickle an unverified file
-    torch, auto_shape = _import_yolov5()
-    if torch_threads > 0:
-        torch.set_num_threads(torch_threads)
-    started = time.perf_counter()
+    torch, _ = _import_yolov5()
     # weights_only=False is safe only because verify() matched the pinned sha256 above.
     checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
     model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
     if isinstance(model.names, list | tuple):
         model.names = dict(enumerate(model.names))
+    return torch, model
+
+
+def _load(weights: Path, conf: float, iou: float, torch_threads: int):
+    started = time.perf_counter()
+    torch, model = load_model(weights)
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    _, auto_shape = _import_yolov5()
     wrapped = auto_shape(model)
     wrapped.conf = conf
     wrapped.iou = iou

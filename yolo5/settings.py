@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.env import env_float, env_int, env_opt, env_str
+from common.env import env_choice, env_float, env_int, env_opt, env_str
 from yolo5.weights import Source
 
 MIB = 1024 * 1024
+# onnx: ONNX Runtime on the model exported from the checkpoint (fast, no torch at run time);
+# torch: the checkpoint itself through yolov5's AutoShape (the reference the tests compare to).
+BACKENDS = ("onnx", "torch")
 # A liveness stamp, not a secret: a predictable path is what the HEALTHCHECK needs.
 DEFAULT_HEALTH_FILE = "/tmp/yolo5.health"  # noqa: S108  # nosec B108
 
@@ -28,16 +31,24 @@ class Settings:
     cache_dir: Path = Source.cache_dir
     allow_download: bool = Source.allow_download
     model_name: str = Source.model_name
+    backend: str = BACKENDS[0]
+    onnx_model: Path | None = None
     img_size: int = 640
     conf: float = 0.25
     iou: float = 0.45
-    torch_threads: int = 0
+    # Intra-op threads of the model, per worker process: 1 measured fastest for the whole
+    # worker on 2 cores (docs/capacity.md); 0 lets the runtime take one per core.
+    threads: int = 1
     batch_size: int = 1
     wait_seconds: int = 20
     max_receive_count: int = 3
     health_file: Path = Path(DEFAULT_HEALTH_FILE)
     max_image_bytes: int = 20 * MIB
     max_image_pixels: int = 40_000_000
+
+    @property
+    def source(self) -> Source:
+        return Source(self.weights, self.model_name, self.cache_dir, self.allow_download)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -54,10 +65,12 @@ class Settings:
             cache_dir=source.cache_dir,
             allow_download=source.allow_download,
             model_name=source.model_name,
+            backend=env_choice("YOLO_BACKEND", cls.backend, BACKENDS, env),
+            onnx_model=Path(onnx).expanduser() if (onnx := env_opt("YOLO_ONNX", env)) else None,
             img_size=env_int("YOLO_IMG_SIZE", 640, env, lo=32, hi=4096),
             conf=env_float("YOLO_CONF", 0.25, env),
             iou=env_float("YOLO_IOU", 0.45, env),
-            torch_threads=env_int("TORCH_THREADS", 0, env, lo=0, hi=256),
+            threads=env_int("YOLO_THREADS", cls.threads, env, lo=0, hi=256),
             batch_size=env_int("WORKER_BATCH_SIZE", 1, env, lo=1, hi=10),
             wait_seconds=env_int("WORKER_WAIT_SECONDS", 20, env, lo=0, hi=20),
             max_receive_count=env_int("MAX_RECEIVE_COUNT", 3, env, lo=1, hi=1000),

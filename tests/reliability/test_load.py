@@ -55,7 +55,7 @@ def test_30_photos_per_second_for_60_seconds(tmp_path, observe):
     sent: dict[int, list[int]] = defaultdict(list)  # chat -> the user's photo message ids
     lock = threading.Lock()
     with local_stack(
-        tmp_path, WORKERS="2", WORKER_BATCH_SIZE="10", YOLO_IMG_SIZE="320", TORCH_THREADS="1"
+        tmp_path, WORKERS="2", WORKER_BATCH_SIZE="10", YOLO_IMG_SIZE="320", YOLO_THREADS="1"
     ) as stack:
         session = requests.Session()
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=SENDERS))

@@ -27,6 +27,7 @@ def test_defaults():
     assert settings.weights is None
     assert settings.allow_download is True
     assert settings.health_file == Path("/tmp/yolo5.health")
+    assert (settings.backend, settings.onnx_model, settings.threads) == ("onnx", None, 1)
 
 
 def test_overrides():
@@ -37,14 +38,17 @@ def test_overrides():
             "WORKER_BATCH_SIZE": "10",
             "YOLO_CONF": "0.5",
             "YOLO_ALLOW_DOWNLOAD": "false",
-            "TORCH_THREADS": "2",
+            "YOLO_THREADS": "2",
+            "YOLO_BACKEND": "Torch",
+            "YOLO_ONNX": "/models/x.onnx",
             "MAX_IMAGE_PIXELS": "1000",
             "IMAGES_BUCKET": "images",
         }
     )
     assert settings.weights == Path("/models/x.pt")
     assert (settings.batch_size, settings.conf, settings.allow_download) == (10, 0.5, False)
-    assert (settings.torch_threads, settings.max_image_pixels) == (2, 1000)
+    assert (settings.threads, settings.max_image_pixels) == (2, 1000)
+    assert (settings.backend, settings.onnx_model) == ("torch", Path("/models/x.onnx"))
     assert settings.images_bucket == "images"
 
 
@@ -62,6 +66,7 @@ def test_missing_required_fails_fast(missing):
         ("WORKER_BATCH_SIZE", "0"),
         ("WORKER_WAIT_SECONDS", "21"),
         ("YOLO_CONF", "high"),
+        ("YOLO_BACKEND", "tensorflow"),
     ],
 )
 def test_bad_values_fail_fast(name, value):

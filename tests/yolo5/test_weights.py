@@ -151,7 +151,10 @@ def test_dockerfile_verifies_against_the_same_allow_list(tmp_path, trusted):
     """Run the Dockerfile's own check command on the shared checkpoint and on a bad file."""
     text = DOCKERFILE.read_text()
     assert re.search(r"ARG YOLO_MODEL=yolov5n\b", text)
-    assert weights.RELEASE_URL.split("{")[0] in text
+    source = re.search(r"^ARG WEIGHTS_URL=(\S+)$", text, re.M)
+    assert source, "the Dockerfile must name the checkpoint's source as a build argument"
+    assert f"{source.group(1)}/{{name}}.pt" == weights.RELEASE_URL  # the worker's own source
+    assert '"${WEIGHTS_URL}/${YOLO_MODEL}.pt"' in text
     check = re.search(r"(grep .*sha256sum[^\n]*-c -)", text)
     assert check, "the Dockerfile must verify the download with sha256sum -c"
     assert "/app/yolo5/weights.sha256" in check.group(1)
