@@ -33,8 +33,16 @@ WARM_UP_JOBS = 4
 class WorkerRig:
     """`with WorkerRig(weights, processes=1, threads=1) as rig: rig.throughput(photos, 30)`."""
 
-    def __init__(self, weights: Path, processes: int = 1, threads: int = 0, batch: int = 1):
+    def __init__(
+        self,
+        weights: Path,
+        processes: int = 1,
+        threads: int = 1,
+        batch: int = 1,
+        backend: str = "onnx",
+    ):
         self.weights = weights
+        self.backend = backend
         self.processes = processes
         self.threads = threads
         self.batch = batch

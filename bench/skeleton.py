@@ -24,7 +24,7 @@ from bench.stats import Summary, ratios
 from common.contracts import DONE, predicted_key
 from yolo5.weights import verify
 
-GOAL = 3.0
+GOAL = 6.0
 
 
 def skeleton_predict(weights: Path, original: Path, workdir: Path, name: str) -> list[str]:

@@ -46,12 +46,17 @@ def load_detector(settings: Settings) -> ObjectDetector:
 
 def onnx_model(settings: Settings) -> Path:
     """YOLO_ONNX wins (the image sets it: exported at build time). Else the export of the
-    verified checkpoint in the cache, made on first use by `python -m yolo5.export` in a
-    process of its own, so that this one never imports torch (its memory stays small)."""
+    verified checkpoint in the cache."""
     if settings.onnx_model is not None:
         return settings.onnx_model
-    weights = settings.source.resolve()
-    target = settings.cache_dir / f"{settings.model_name}-{sha256_of(weights)[:12]}.onnx"
+    return exported(settings.source.resolve(), settings.cache_dir, settings.model_name)
+
+
+def exported(weights: Path, cache_dir: Path, model_name: str) -> Path:
+    """The checkpoint's ONNX export in the cache, keyed by the checkpoint's sha256. Made on
+    first use by `python -m yolo5.export` in a process of its own, so that this one never
+    imports torch (a worker's memory stays small)."""
+    target = cache_dir / f"{model_name}-{sha256_of(weights)[:12]}.onnx"
     try:
         return verified(target)
     except WeightsError:
