@@ -3,7 +3,7 @@
 # whose SAN is the public ALB's DNS name, import it into ACM, publish the public PEM in SSM for
 # polybot's set_webhook(certificate=...), give the app stack the certificate ARN (this creates
 # the HTTPS listener) and have the polybot instances fetch the PEM. Run it again to renew:
-# the certificate is re-imported under the same ARN. See the README, "Deploying to AWS".
+# the certificate is re-imported under the same ARN. See docs/deploying.md, "Deploy, step by step".
 set -euo pipefail
 
 usage() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deploys the Polybot stacks in dependency order (network -> data -> app -> observability),
-# or with --delete tears them down in reverse order. See the README, "Deploying to AWS".
+# or with --delete tears them down in reverse order. See docs/deploying.md.
 set -euo pipefail
 shopt -s inherit_errexit # a failing aws call inside $(...) stops the script too
 
@@ -18,7 +18,7 @@ options (each also read from the environment variable in brackets):
   --alarm-email ADDRESS    where alarms are mailed [ALARM_EMAIL]
   --roll FLEET             move one fleet (blue, green or worker) to the newest Amazon Linux
                            2023 AMI and polybot launch template version; roll the fleet that
-                           is not serving (see "Rolling a new AMI" in the README)
+                           is not serving (see "Rolling a new AMI" in docs/deploying.md)
   -h, --help               this text
 Parameters left unset keep the value the stack already has: the AMIs are looked up once,
 when the app stack is created, and change only with --roll.
@@ -64,7 +64,7 @@ network_stack="$prefix-network"
 data_stack="$prefix-data"
 app_stack="$prefix-app"
 observability_stack="$prefix-observability"
-pipeline_stack="$prefix-pipeline" # deployed by hand (README, "Delivery") under this name
+pipeline_stack="$prefix-pipeline" # deployed by hand (docs/delivery.md) under this name
 export AWS_REGION=$region AWS_DEFAULT_REGION=$region
 
 # deploy_stack NAME TEMPLATE [Key=Value ...]: create or update; unchanged stacks are fine.
