@@ -116,4 +116,6 @@ def test_the_test_stage_takes_torch_from_the_cpu_index_like_the_image():
     variables = yaml.safe_load((ROOT / "buildspecs" / "test.yml").read_text())["env"]["variables"]
     index = variables["PIP_EXTRA_INDEX_URL"]
     assert index == "https://download.pytorch.org/whl/cpu"
-    assert f"--extra-index-url {index}" in (ROOT / "yolo5" / "Dockerfile").read_text()
+    dockerfile = (ROOT / "yolo5" / "Dockerfile").read_text()
+    assert f"ARG TORCH_INDEX_URL={index}\n" in dockerfile
+    assert '--extra-index-url "${TORCH_INDEX_URL}"' in dockerfile
