@@ -7,17 +7,14 @@ characters; the ALB's DNS name belongs in the subjectAltName, which has no such 
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cloudformation.templates import TEMPLATE_DIR
+from tests.cloudformation.recording_aws import calls, install, run_script
 
 CERTIFICATE_ARN = "arn:aws:acm:ap-southeast-2:123456789012:certificate/0000-test"
 
@@ -50,30 +47,11 @@ elif command == "ssm send-command":
 
 @pytest.fixture
 def fake_aws(tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "aws"
-    script.write_text(FAKE_AWS.format(python=sys.executable, arn=CERTIFICATE_ARN))
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_AWS_DIR", str(tmp_path))
-    return tmp_path
+    return install(FAKE_AWS, tmp_path, monkeypatch, arn=CERTIFICATE_ARN)
 
 
 def run_certificate(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"PREFIX", "AWS_REGION", "CERT_DAYS"}}
-    return subprocess.run(
-        ["bash", str(TEMPLATE_DIR / "certificate.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-
-
-def calls(state: Path) -> list[list[str]]:
-    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
+    return run_script("certificate.sh", *args, unset={"PREFIX", "AWS_REGION", "CERT_DAYS"})
 
 
 def cn_and_san_names(pem: Path) -> tuple[str, list[str]]:

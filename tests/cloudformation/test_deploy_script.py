@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cloudformation.recording_aws import calls, install, run_script
 from tests.cloudformation.templates import TEMPLATE_DIR
 
 # A stand-in `aws`: records each call as a JSON list and answers the few queries deploy.sh makes.
@@ -56,32 +55,13 @@ elif command == "ec2 describe-launch-templates":
 
 @pytest.fixture
 def fake_aws(tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "aws"
-    script.write_text(FAKE_AWS.format(python=sys.executable))
-    script.chmod(0o755)
     (tmp_path / "stacks").write_text("")
     (tmp_path / "latest-ami").write_text("ami-0today")
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_AWS_DIR", str(tmp_path))
-    return tmp_path
+    return install(FAKE_AWS, tmp_path, monkeypatch)
 
 
 def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"PREFIX", "CERTIFICATE_ARN"}}
-    return subprocess.run(
-        ["bash", str(TEMPLATE_DIR / "deploy.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
-
-
-def calls(state: Path) -> list[list[str]]:
-    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
+    return run_script("deploy.sh", *args, unset={"PREFIX", "CERTIFICATE_ARN"})
 
 
 def test_deploys_the_four_stacks_in_dependency_order(fake_aws):

@@ -1,0 +1,44 @@
+"""A recording stand-in for the `aws` command, for running the real deploy scripts.
+
+Each test module writes the stand-in's answers (a Python script template with `{python}`);
+every call is appended as a JSON list to `calls.jsonl` in the state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cloudformation.templates import TEMPLATE_DIR
+
+
+def install(script: str, state: Path, monkeypatch, **fields: str) -> Path:
+    """Put the stand-in first on PATH; returns the state directory it records into."""
+    bin_dir = state / "bin"
+    bin_dir.mkdir()
+    aws = bin_dir / "aws"
+    aws.write_text(script.format(python=sys.executable, **fields))
+    aws.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_AWS_DIR", str(state))
+    return state
+
+
+def run_script(name: str, *args: str, unset: set[str]) -> subprocess.CompletedProcess[str]:
+    """cloudformation/<name> with `args`, without the variables in `unset` (its defaults)."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    return subprocess.run(
+        ["bash", str(TEMPLATE_DIR / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def calls(state: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
