@@ -19,17 +19,7 @@ from tests.cloudformation.recording_aws import calls, install, run_script
 CERTIFICATE_ARN = "arn:aws:acm:ap-southeast-2:123456789012:certificate/0000-test"
 
 # A stand-in `aws`: records each call as a JSON list and answers what certificate.sh asks.
-FAKE_AWS = """#!{python}
-import json, os, shutil, sys
-from pathlib import Path
-args = sys.argv[1:]
-state = Path(os.environ["FAKE_AWS_DIR"])
-with open(state / "calls.jsonl", "a") as log:
-    log.write(json.dumps(args) + "\\n")
-def arg(name):
-    return args[args.index(name) + 1] if name in args else ""
-command = " ".join(args[:2])
-if command == "cloudformation describe-stacks":
+FAKE_AWS = """if command == "cloudformation describe-stacks":
     query = arg("--query")
     if "PublicLoadBalancerDnsName" in query:
         print(os.environ["FAKE_ALB_DNS"])

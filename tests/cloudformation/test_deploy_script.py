@@ -12,17 +12,7 @@ from tests.cloudformation.recording_aws import calls, install, run_script
 from tests.cloudformation.templates import TEMPLATE_DIR
 
 # A stand-in `aws`: records each call as a JSON list and answers the few queries deploy.sh makes.
-FAKE_AWS = """#!{python}
-import json, os, sys
-from pathlib import Path
-args = sys.argv[1:]
-state = Path(os.environ["FAKE_AWS_DIR"])
-with open(state / "calls.jsonl", "a") as log:
-    log.write(json.dumps(args) + "\\n")
-def arg(name):
-    return args[args.index(name) + 1] if name in args else ""
-existing = set((state / "stacks").read_text().split())
-command = " ".join(args[:2])
+FAKE_AWS = """existing = set((state / "stacks").read_text().split())
 if command == "cloudformation describe-stacks":
     stack = arg("--stack-name")
     if stack not in existing:
