@@ -1,4 +1,7 @@
-"""`python -m local.telegram_emulator`: serve the emulator on 127.0.0.1:$EMULATOR_PORT."""
+"""`python -m local.telegram_emulator`: serve the emulator on $EMULATOR_HOST:$EMULATOR_PORT.
+
+Both default to local mode's 127.0.0.1:8081.
+"""
 
 from __future__ import annotations
 
@@ -33,12 +36,14 @@ def main() -> int:
     # werkzeug's access log prints request paths, and Bot API paths carry the token.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
-        server = make_server("127.0.0.1", settings.port, app, threaded=True)
+        server = make_server(settings.host, settings.port, app, threaded=True)
     except OSError as exc:
-        log.error("cannot listen on 127.0.0.1:%s: %s", settings.port, exc.strerror or exc)
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror or exc)
         return 1
     signal.signal(signal.SIGTERM, _stop)
-    log.info("telegram emulator listening on http://127.0.0.1:%s (chat page at /)", settings.port)
+    log.info(
+        "telegram emulator listening on http://%s:%s (chat page at /)", settings.host, settings.port
+    )
     try:
         server.serve_forever()
     except (KeyboardInterrupt, SystemExit):

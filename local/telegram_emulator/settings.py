@@ -14,9 +14,15 @@ class Settings:
     token: str
     port: int = 8081
     log_level: str = "INFO"
+    # Loopback unless told otherwise: the delivery rehearsal's containers reach the host at
+    # the podman bridge's gateway, so it serves the emulator there too.
+    host: str = "127.0.0.1"
 
     def __repr__(self) -> str:  # the token must never reach a log line
-        return f"Settings(token=***, port={self.port}, log_level={self.log_level!r})"
+        return (
+            f"Settings(token=***, host={self.host!r}, port={self.port}, "
+            f"log_level={self.log_level!r})"
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -24,4 +30,5 @@ class Settings:
             token=env_str("EMULATOR_TOKEN", env=env),
             port=env_int("EMULATOR_PORT", 8081, env=env, lo=1, hi=65535),
             log_level=env_str("LOG_LEVEL", "INFO", env=env),
+            host=env_str("EMULATOR_HOST", "127.0.0.1", env=env),
         )

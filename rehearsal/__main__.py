@@ -1,0 +1,229 @@
+"""`make rehearse`: the delivery pipeline's stages, in order, on this machine, with real tools.
+
+Source (a git archive zip of HEAD) → Test (buildspecs/test.yml) → Build (buildspecs/build.yml:
+podman as docker, a registry on loopback, the AWS CLI against a moto server) → Deploy (each
+bundle's hooks in CodeDeploy's order, on podman) → a second revision → restarts. Each stage
+prints what it ran and how long it took; the first failure ends the run with its log's tail.
+Runs as root (podman's rootful mode is what works here; the hooks run as root on an instance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from local.config import ROOT
+from rehearsal import aws as awsmod
+from rehearsal import machine, stages
+from rehearsal.stages import StageFailed
+
+REGION = "us-east-1"
+PREFIX = "rehearsal"
+REGISTRY_PORT = 80  # an ECR host name has no port; the registry answers on HTTP's own
+LOG_TAIL = 60
+
+
+class Report:
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.rows: list[tuple[str, float, str]] = []
+
+    @contextmanager
+    def stage(self, name: str, what: str):
+        log = self.logs / f"{len(self.rows) + 1:02d}-{name.replace(' ', '-')}.log"
+        print(f"\n== {name}: {what}", flush=True)
+        started = time.monotonic()
+        notes: list[str] = []
+        try:
+            yield log, notes
+        except Exception as exc:
+            seconds = time.monotonic() - started
+            print(f"!! {name} failed after {seconds:.0f}s: {type(exc).__name__}: {exc}")
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+                print(f"-- last {len(tail)} lines of {log}:")
+                print("\n".join(tail))
+            self.rows.append((name, seconds, "FAILED"))
+            self.print()
+            raise
+        seconds = time.monotonic() - started
+        self.rows.append((name, seconds, "; ".join(notes)))
+        print(f"-- {name} passed in {seconds:.0f}s" + (f": {'; '.join(notes)}" if notes else ""))
+
+    def print(self) -> None:
+        print("\n== rehearsal report")
+        for name, seconds, notes in self.rows:
+            print(f"{name:<22} {seconds:7.0f}s  {notes}")
+        print(f"{'total':<22} {sum(r[1] for r in self.rows):7.0f}s")
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
+def revision_two(work: Path, log: Path) -> Path:
+    """A clone of HEAD with one more commit that changes both images' code."""
+    repo = work / "revision-2"
+    shutil.rmtree(repo, ignore_errors=True)
+    stages.sh(["git", "clone", "--quiet", str(ROOT), str(repo)], log)
+    init = repo / "common" / "__init__.py"
+    init.write_text(init.read_text() + "# delivery rehearsal: revision 2\n")
+    stages.sh(
+        [
+            "git",
+            "-c",
+            "user.name=rehearsal",
+            "-c",
+            "user.email=rehearsal@localhost",
+            "commit",
+            "--quiet",
+            "-am",
+            "rehearsal: revision 2",
+        ],
+        log,
+        cwd=repo,
+    )
+    return repo
+
+
+def rehearse(args, report: Report, work: Path) -> None:
+    base_env = stages.env_of_repo()
+    with report.stage("source", "git archive --format=zip of HEAD (CODE_ZIP)") as (log, notes):
+        rev1 = stages.source(ROOT, "HEAD", work, log)
+        notes.append(f"{rev1.sha[:12]}, {rev1.zip.stat().st_size // 1024} KiB")
+    if not args.skip_test:
+        with report.stage("test", "buildspecs/test.yml in a fresh unpacked zip") as (log, _):
+            stages.test(rev1, log, base_env)
+
+    with ExitStack() as services:
+        with report.stage("machine", "podman config, stand-in base image, moto, emulator") as (
+            log,
+            notes,
+        ):
+            aws = services.enter_context(awsmod.moto(report.logs, base_env, PREFIX, REGION))
+            machine.configure_podman(aws.registry_host, REGISTRY_PORT)
+            machine.base_image(stages.BASE_IMAGE, lambda m: notes.append(m))
+            emu = services.enter_context(awsmod.emulator(report.logs, base_env, aws))
+            services.enter_context(machine.registry(work / "registry", REGISTRY_PORT))
+            weights = Path(base_env.get("YOLO_WEIGHTS") or weights_path())
+            mirror = services.enter_context(machine.mirror(machine.torch_index_root(), weights))
+            imds_url = services.enter_context(machine.imds(REGION))
+            hook_env = stages.hook_env(imds_url, base_env)
+        services.callback(stages.remove_containers, ("polybot", "yolo5"))
+        services.callback(remove_env_files)
+
+        with report.stage("build", "buildspecs/build.yml (podman, registry, AWS CLI)") as (
+            log,
+            notes,
+        ):
+            sizes = stages.build(rev1, aws, mirror, log, base_env)
+            notes += [f"{s} {mib(n)}" for s, n in sizes.items()]
+
+        services.enter_context(machine.health_timer(("polybot", "yolo5")))
+        with report.stage("deploy", "hooks in lifecycle order on podman") as (log, notes):
+            stages.write_instance_env(aws, emu)
+            for service in awsmod.REPOSITORIES:
+                runs = stages.deploy(service, rev1, None, log, hook_env, 1)
+                notes.append(f"{service} " + ", ".join(f"{r.event} {r.seconds:.0f}s" for r in runs))
+                if service == "polybot":
+                    stages.check_polybot(log)
+                    stages.register_webhook(hook_env, log)
+            stages.send_photo(emu)
+            stages.wait_for_answers(emu, 1, 120)
+            notes.append("a photo sent through the emulator was answered")
+
+        with report.stage("drain", "yolo5 ApplicationStop with jobs in hand") as (log, notes):
+            stop = next(
+                h
+                for h in stages.instance.hooks(rev1.bundle("yolo5"))
+                if h.event == "ApplicationStop"
+            )
+
+            def stop_worker():
+                run = stages.instance.run_hook(stop, hook_env, "d-DRAIN", "rehearsal", "yolo5")
+                with open(log, "a") as out:
+                    out.write(run.output)
+                if run.returncode:
+                    raise StageFailed("yolo5 ApplicationStop failed")
+
+            answered, queued = stages.drain(aws, emu, stop_worker, log)
+            notes.append(f"{answered} answered before the stop, {queued} back on the queue at once")
+            drained = answered + queued
+
+        with report.stage("revision 2", "a change: source, build, deploy again") as (log, notes):
+            rev2 = stages.source(revision_two(work, log), "HEAD", work, log)
+            stages.build(rev2, aws, mirror, log, base_env)
+            for service in awsmod.REPOSITORIES:
+                stages.deploy(service, rev2, rev1, log, hook_env, 2)
+                image = stages.inspect(service, "{{.ImageName}}")
+                if not image.endswith(rev2.sha):
+                    raise StageFailed(f"{service} runs {image}, not revision 2")
+            stages.check_polybot(log)
+            stages.wait_for_answers(emu, 1 + drained, 180)
+            notes.append(f"both services run {rev2.sha[:12]}; the {queued} queued jobs answered")
+            bundle = rev2.bundle("polybot")
+            latest = f"IMAGE_URI={aws.repository_uris['polybot']}:latest\n"
+            stages.expect_refusal(bundle, latest, hook_env, "floating tag latest", log)
+            stages.expect_refusal(bundle, None, hook_env, "image env file", log)
+            stages.check_polybot(log)
+            notes.append(":latest and a missing image.env refused, polybot kept serving")
+
+        with report.stage("restarts", "a killed container, then a reboot") as (log, notes):
+            for service in awsmod.REPOSITORIES:
+                stages.crash_restarts(service, log)
+                stages.wait_healthy(service, 240)
+            notes.append("killed containers came back")
+            stages.reboot(list(awsmod.REPOSITORIES), log)
+            for service in awsmod.REPOSITORIES:
+                stages.wait_healthy(service, 240)
+            stages.check_polybot(log)
+            stages.send_photo(emu)
+            stages.wait_for_answers(emu, 2 + drained, 180)
+            notes.append("after the reboot both served and a photo was answered")
+
+
+def weights_path() -> str:
+    from yolo5.weights import Source
+
+    return str(Source.from_env().resolve())
+
+
+def remove_env_files() -> None:
+    for service in awsmod.REPOSITORIES:
+        Path(f"/etc/polybot/{service}.env").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__)
+    parser.add_argument("--skip-test", action="store_true", help="skip the Test stage")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("make rehearse runs as root (rootful podman, hooks as CodeDeploy runs them)")
+        return 2
+    for tool in ("podman", "docker-registry", "mmdebstrap", "/usr/bin/aws", "git"):
+        if not shutil.which(tool):
+            print(f"make rehearse needs {tool}: see docs/delivery.md for the packages")
+            return 2
+    work = ROOT / ".cache" / "rehearsal"
+    shutil.rmtree(work, ignore_errors=True)
+    logs = work / "logs"
+    logs.mkdir(parents=True)
+    report = Report(logs)
+    try:
+        rehearse(args, report, work)
+    except (StageFailed, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"\nmake rehearse failed: {exc} (logs in {logs})")
+        return 1
+    report.print()
+    print(f"\nmake rehearse passed (logs in {logs})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
