@@ -17,7 +17,7 @@ export YOLOv5_AUTOINSTALL := false
 WORKERS ?= 1
 export WORKERS
 
-.PHONY: help venv test test-fast lint fmt demo up bench clean
+.PHONY: help venv test test-fast lint fmt demo up bench rehearse clean
 
 help:
 	@echo "make demo   - run the whole service locally and send bus.jpg through it"
@@ -25,6 +25,7 @@ help:
 	@echo "make test   - the whole test suite (what CI runs)"
 	@echo "make lint   - ruff, cfn-lint, checkov, shellcheck, hadolint, yamllint, bandit"
 	@echo "make bench  - benchmarks; writes docs/benchmarks.md"
+	@echo "make rehearse - the delivery pipeline's stages on this machine (root, podman; docs/delivery.md)"
 
 $(STAMP): $(REQS)
 	@test -x $(BIN)/python || { echo ">> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -59,6 +60,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Source, Test, Build and Deploy with real tools: podman, a loopback registry, the AWS CLI
+# against moto. Needs root and the Debian packages .ci/run installs.
+rehearse: $(STAMP)
+	$(BIN)/python -m rehearsal $(REHEARSE_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
