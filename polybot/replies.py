@@ -17,8 +17,21 @@ UNSUPPORTED = "I can only look at photos. Please send me a photo."
 EDITED = "I only look at new messages. Please send the photo again as a new message."
 NOTHING_DETECTED = "I looked carefully but did not recognise any objects in this photo."
 RESEND = "Sorry, something went wrong on my side while receiving your photo. Please send it again."
-# Telegram allows at most 1024 characters in a photo caption.
+# The Bot API's limits (https://core.telegram.org/bots/api#sendmessage, #sendphoto): a message
+# text is "1-4096 characters after entities parsing", a caption "0-1024 characters". Polybot
+# sends no parse_mode, so what it builds here is what Telegram counts.
 CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
+
+
+def _fit(text: str, limit: int) -> str:
+    """text cut to at most `limit` characters, at a line end where it can be, ending in "…"."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 2]  # room for "\n…"
+    if "\n" in head:
+        return head.rsplit("\n", 1)[0] + "\n…"
+    return text[: limit - 1] + "…"
 
 
 def too_big(limit_bytes: int) -> str:
@@ -30,7 +43,7 @@ def too_big(limit_bytes: int) -> str:
 
 def failed(reason: str | None) -> str:
     why = f"\nReason: {reason}" if reason else ""
-    return f"Sorry, I could not detect objects in this photo.{why}"
+    return _fit(f"Sorry, I could not detect objects in this photo.{why}", TEXT_LIMIT)
 
 
 def caption(counts: Mapping[str, int]) -> str:
@@ -39,6 +52,4 @@ def caption(counts: Mapping[str, int]) -> str:
     if not ordered:
         return NOTHING_DETECTED
     text = "\n".join(f"{name}: {count}" for name, count in ordered.items())
-    if len(text) > CAPTION_LIMIT:
-        text = text[: CAPTION_LIMIT - 1].rsplit("\n", 1)[0] + "\n…"
-    return text
+    return _fit(text, CAPTION_LIMIT)

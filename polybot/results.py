@@ -4,11 +4,16 @@ Idempotent: `notified_at` is claimed with a conditional write BEFORE anything is
 concurrent or repeated calls send at most one answer. If sending then fails transiently the
 claim is released and the answer is 503, so the worker retries. The answer goes only to the
 chat recorded in the item; no request parameter can redirect it.
+
+The answer is the annotated image with the counts as its caption: as a photo, or, when
+Telegram will not take it as a photo (over 10 MB, too wide or tall), as a document with the
+same caption; only when that is refused too does the caption go alone.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import PurePosixPath
 
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
@@ -16,7 +21,13 @@ from flask import Blueprint, jsonify, request
 from common.contracts import DONE, FAILED, counts_of, is_prediction_id, predicted_key
 from common.jsonlog import log_context
 from polybot import deps, predictions, replies
-from polybot.telegram import TelegramBlocked, TelegramRejected, TelegramUnavailable
+from polybot.telegram import (
+    TelegramBlocked,
+    TelegramClient,
+    TelegramPhotoRejected,
+    TelegramRejected,
+    TelegramUnavailable,
+)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("results", __name__)
@@ -77,15 +88,12 @@ def _send(item: dict) -> str:
             clients.telegram.send_message(chat_id, replies.failed(item.get("error")), reply_to)
             return "notified"
         caption = replies.caption(_counts(item))
-        photo = _annotated_image(item)
-        if photo is not None:
-            try:
-                clients.telegram.send_photo(chat_id, photo, caption, reply_to)
-                return "notified"
-            except TelegramRejected as exc:
-                # e.g. an image Telegram cannot process: the counts alone still answer the user.
-                log.error("annotated photo rejected, sending the caption alone: %s", exc)
-        clients.telegram.send_message(chat_id, caption, reply_to)
+        key = _predicted_key(item)
+        image = _annotated_image(key)
+        if image is None or not _send_image(
+            clients.telegram, chat_id, image, PurePosixPath(key).name, caption, reply_to
+        ):
+            clients.telegram.send_message(chat_id, caption, reply_to)
     except TelegramUnavailable as exc:
         raise _Unavailable(str(exc)) from None
     except TelegramBlocked as exc:
@@ -98,6 +106,36 @@ def _send(item: dict) -> str:
     return "notified"
 
 
+def _send_image(
+    telegram: TelegramClient,
+    chat_id: int,
+    image: bytes,
+    filename: str,
+    caption: str,
+    reply_to: int | None,
+) -> bool:
+    """The annotated image with its caption, as a photo or else as a document: True if sent.
+
+    False when Telegram refused it both ways: the caller then sends the caption alone.
+    """
+    try:
+        telegram.send_photo(chat_id, image, caption, reply_to)
+        return True
+    except TelegramPhotoRejected as exc:
+        # Too big or too wide/tall for a photo: a document keeps every pixel, so the user
+        # still gets the image (Telegram shows an image document with a preview).
+        log.warning("annotated image refused as a photo, sending it as a document: %s", exc)
+    except TelegramRejected as exc:
+        log.error("annotated photo rejected, sending the caption alone: %s", exc)
+        return False
+    try:
+        telegram.send_document(chat_id, image, filename, caption, reply_to)
+        return True
+    except TelegramRejected as exc:
+        log.error("annotated image rejected as a document too, sending the caption alone: %s", exc)
+        return False
+
+
 def _counts(item: dict) -> dict[str, int]:
     counts = item.get("counts")
     if isinstance(counts, dict):
@@ -106,9 +144,12 @@ def _counts(item: dict) -> dict[str, int]:
     return counts_of(labels) if isinstance(labels, list) else {}
 
 
-def _annotated_image(item: dict) -> bytes | None:
+def _predicted_key(item: dict) -> str:
+    return item.get("predicted_key") or predicted_key(item["prediction_id"])
+
+
+def _annotated_image(key: str) -> bytes | None:
     clients, settings = deps.clients(), deps.settings()
-    key = item.get("predicted_key") or predicted_key(item["prediction_id"])
     try:
         obj = clients.s3.get_object(Bucket=settings.images_bucket, Key=key)
         return obj["Body"].read()

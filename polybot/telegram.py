@@ -7,6 +7,8 @@ Why it exists:
 - One retry policy for every call: 429 honours `retry_after` within a bounded total wait,
   5xx and connection errors are retried with capped exponential backoff and jitter,
   403 (the user blocked the bot) and 400 are not retried.
+- A photo Telegram will not take as a photo is a typed outcome (TelegramPhotoRejected), so the
+  caller can send the same bytes as a document without reading Telegram's wording.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
+# The Bot API's upload limits (https://core.telegram.org/bots/api#sendphoto and #senddocument):
+# "The photo must be at most 10 MB in size" (TDLib's MAX_PHOTO_SIZE, 10 << 20 bytes) and "Bots
+# can currently send files of any type of up to 50 MB in size". Checked here, before uploading
+# bytes Telegram would refuse. Dimensions (width + height <= 10000, ratio <= 20) need the image
+# decoded, which polybot does not do: Telegram's 400 answers them.
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 
 
 class TelegramError(Exception):
@@ -47,6 +56,18 @@ class TelegramBlocked(TelegramError):
 
 class TelegramRejected(TelegramError):
     """A permanent refusal (400 and other 4xx), e.g. 'file is too big'."""
+
+
+class TelegramPhotoRejected(TelegramRejected):
+    """sendPhoto refused the photo itself (too many bytes, dimensions, format): permanent, but
+    the same bytes may still be sent as a document.
+
+    Raised before any call when the bytes are over the photo limit, and for a 400 or 413
+    answer to sendPhoto: everything else polybot sends with a photo is checked on its side
+    (its own chat id, a caption of at most 1024 characters, a reply that may be missing), so
+    such a refusal is the photo's. Should it not be (e.g. the chat is gone), the document is
+    refused the same way and the caller falls back once more.
+    """
 
 
 class _TimeoutSession(requests.Session):
@@ -115,12 +136,45 @@ class TelegramClient:
     def send_photo(
         self, chat_id: int, photo: bytes, caption: str, reply_to: int | None = None
     ) -> None:
+        """Raises TelegramPhotoRejected when these bytes cannot be a Telegram photo."""
+        if len(photo) > PHOTO_MAX_BYTES:
+            raise TelegramPhotoRejected(
+                "sendPhoto", f"{len(photo)} bytes is over the {PHOTO_MAX_BYTES}-byte photo limit"
+            )
+        try:
+            self._call(
+                "sendPhoto",
+                self.bot.send_photo,
+                chat_id,
+                photo,
+                caption=caption,
+                reply_parameters=_reply_to(reply_to),
+            )
+        except TelegramRejected as exc:
+            if exc.status in (400, 413):
+                raise TelegramPhotoRejected(exc.method, exc.reason, exc.status) from None
+            raise
+
+    def send_document(
+        self,
+        chat_id: int,
+        document: bytes,
+        filename: str,
+        caption: str,
+        reply_to: int | None = None,
+    ) -> None:
+        if len(document) > DOCUMENT_MAX_BYTES:
+            raise TelegramRejected(
+                "sendDocument",
+                f"{len(document)} bytes is over the {DOCUMENT_MAX_BYTES}-byte document limit",
+            )
         self._call(
-            "sendPhoto",
-            self.bot.send_photo,
+            "sendDocument",
+            self.bot.send_document,
             chat_id,
-            photo,
+            document,
             caption=caption,
+            visible_file_name=filename,
             reply_parameters=_reply_to(reply_to),
         )
 

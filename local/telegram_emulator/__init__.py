@@ -1,8 +1,9 @@
 """A Telegram Bot API emulator for local mode and tests (see DESIGN.md §3).
 
 Bot API: /bot<token>/<method> (getMe, setWebhook, deleteWebhook, getWebhookInfo, getFile,
-sendMessage, sendPhoto, sendChatAction) and /file/bot<token>/<file_path>, with Telegram's
-envelopes, limits and error wording. Control API under /emulator/ (no auth: loopback only):
+sendMessage, sendPhoto, sendDocument, sendChatAction) and /file/bot<token>/<file_path>, with
+Telegram's envelopes, limits and error wording (the documented limits on what a bot sends:
+see methods.py). Control API under /emulator/ (no auth: loopback only):
 chats/<id>/photo|document|text, updates, chats/<id>/messages, files/<file_id>, webhook,
 deliveries, faults (POST arms, DELETE clears), reset. Reset forgets chats, files, messages,
 faults and delivery stats but keeps the webhook and never reuses an update_id or message_id.

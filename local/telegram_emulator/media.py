@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import mimetypes
+import warnings
 from functools import partial
 from pathlib import PurePosixPath
 
@@ -39,6 +40,24 @@ def _decode(data: bytes) -> Image.Image:
     ) as exc:
         raise NotAnImage(f"not a decodable image: {type(exc).__name__}") from None
     return image
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header alone: no pixel is decoded, so a bomb is safe.
+
+    None when Pillow refuses even to open it as a decompression bomb (more than twice
+    Image.MAX_IMAGE_PIXELS): far past any photo limit, since width + height <= 10000 allows
+    25 megapixels at most. Raises NotAnImage for bytes that are no image Pillow knows.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+        except Image.DecompressionBombError:
+            return None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise NotAnImage(f"not a decodable image: {type(exc).__name__}") from None
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -114,6 +133,41 @@ def guess_mime(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
+def sniff_mime(data: bytes, filename: str) -> str:
+    """The file name's MIME type, else the image format Pillow reads in the header.
+
+    Telegram detects a sent document's type from its content; an upload without a telling
+    name (pyTelegramBotAPI names bytes after the field) is still an image/jpeg then.
+    """
+    guessed = guess_mime(filename)
+    if guessed != "application/octet-stream":
+        return guessed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return Image.MIME.get(image.format or "", guessed)
+        except (
+            UnidentifiedImageError,
+            OSError,
+            SyntaxError,
+            ValueError,
+            Image.DecompressionBombError,
+        ):
+            return guessed
+
+
+def document_of(stored: StoredFile, filename: str) -> dict:
+    """The Bot API Document object for a stored file."""
+    return {
+        "file_name": filename,
+        "mime_type": stored.mime_type,
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": stored.size,
+    }
+
+
 def store_document(
     state: EmulatorState, data: bytes, filename: str, mime_type: str | None = None
 ) -> dict:
@@ -122,10 +176,5 @@ def store_document(
     ext = ext if ext.isalnum() and len(ext) <= 5 else "bin"
     mime = mime_type or guess_mime(filename)
     stored = state.store_file(data, "documents", ext, mime)
-    return {
-        "file_name": filename,
-        "mime_type": mime,
-        "file_id": stored.file_id,
-        "file_unique_id": stored.file_unique_id,
-        "file_size": stored.size,
-    }
+    stored.file_name = filename
+    return document_of(stored, filename)

@@ -33,6 +33,8 @@ class StoredFile:
     render: Callable[[], bytes] | None = field(default=None, repr=False)
     # What the memory budget was charged when the file was stored.
     charged: int = 0
+    # A document's file name, kept so that re-sending it by file_id keeps its name too.
+    file_name: str | None = None
 
     @property
     def data(self) -> bytes:

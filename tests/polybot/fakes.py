@@ -69,5 +69,17 @@ class FakeBot:
             "send_photo", chat_id=chat_id, photo=photo, caption=caption, reply=reply_parameters
         )
 
+    def send_document(
+        self, chat_id, document, caption=None, visible_file_name=None, reply_parameters=None
+    ):
+        self._record(
+            "send_document",
+            chat_id=chat_id,
+            document=document,
+            caption=caption,
+            filename=visible_file_name,
+            reply=reply_parameters,
+        )
+
     def set_webhook(self, **kwargs):
         self._record("set_webhook", **kwargs)

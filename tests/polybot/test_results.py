@@ -175,7 +175,93 @@ def test_caption_orders_by_count_then_name():
     assert len(long) <= replies.CAPTION_LIMIT and long.endswith("…")
 
 
-def test_photo_rejected_by_telegram_falls_back_to_the_caption(client, bot, done_item):
+def test_caption_of_very_many_kinds_fits_telegram_limit():
+    # 300 kinds with long names: ~12,000 characters before the cut.
+    counts = {f"{'very-long-class-name-' * 2}{i:03d}": 1 + i % 7 for i in range(300)}
+    text = replies.caption(counts)
+    assert len(text) <= replies.CAPTION_LIMIT == 1024
+    assert text.endswith("\n…")
+    lines = text.split("\n")[:-1]
+    assert all(line.endswith(": 7") for line in lines)  # the most frequent come first, whole
+    # One class name longer than the limit on its own is cut mid-line, still within it.
+    single = replies.caption({"x" * 5000: 1})
+    assert len(single) == replies.CAPTION_LIMIT and single.endswith("…")
+
+
+def test_failure_text_fits_telegram_message_limit():
+    text = replies.failed("boom " * 2000)
+    assert len(text) <= replies.TEXT_LIMIT == 4096
+    assert text.startswith("Sorry") and text.endswith("…")
+
+
+def test_very_many_kinds_are_answered_with_a_caption_within_1024(client, clients, bot, done_item):
+    counts = {f"class-with-a-long-name-{i:04d}": 1 + i % 5 for i in range(400)}
+    clients.table.update_item(
+        Key={"prediction_id": done_item["prediction_id"]},
+        UpdateExpression="SET #c = :counts",
+        ExpressionAttributeNames={"#c": "counts"},
+        ExpressionAttributeValues={":counts": counts},
+    )
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    [sent] = bot.sent("send_photo")
+    assert len(sent["caption"]) <= 1024 and sent["caption"].endswith("…")
+
+
+def test_photo_refused_by_telegram_goes_as_a_document_with_the_caption(
+    client, clients, bot, done_item
+):
+    clients.table.update_item(
+        Key={"prediction_id": done_item["prediction_id"]},
+        UpdateExpression="SET message_id = :m",
+        ExpressionAttributeValues={":m": 77},
+    )
+    bot.fail("send_photo", api_error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS"))
+    response = post_results(client, done_item["prediction_id"])
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "notified"}
+    [sent] = bot.sent("send_document")
+    assert sent["chat_id"] == done_item["chat_id"]
+    assert sent["document"] == ANNOTATED
+    assert sent["caption"] == "person: 2\nbus: 1"
+    assert sent["filename"] == f"{done_item['prediction_id']}.jpg"
+    assert sent["reply"].message_id == 77  # a reply to the user's photo, like the photo
+    assert bot.sent("send_message") == []
+
+
+def test_photo_over_10_mb_goes_as_a_document_without_trying_send_photo(
+    client, bot, aws, settings, done_item
+):
+    big = ANNOTATED + b"\0" * (10 * 1024 * 1024)
+    aws.client("s3").put_object(
+        Bucket=settings.images_bucket, Key=done_item["predicted_key"], Body=big
+    )
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert bot.sent("send_photo") == []  # never uploaded where it must be refused
+    [sent] = bot.sent("send_document")
+    assert sent["document"] == big and sent["caption"] == "person: 2\nbus: 1"
+    assert bot.sent("send_message") == []
+
+
+def test_refused_as_photo_and_as_document_falls_back_to_the_caption(client, bot, done_item):
     bot.fail("send_photo", api_error(400, "Bad Request: IMAGE_PROCESS_FAILED"))
+    bot.fail("send_document", api_error(400, "Bad Request: something else"))
     assert post_results(client, done_item["prediction_id"]).status_code == 200
     assert [m["text"] for m in bot.sent("send_message")] == ["person: 2\nbus: 1"]
+
+
+def test_a_refusal_that_is_not_the_photo_sends_the_caption_alone(client, bot, done_item):
+    bot.fail("send_photo", api_error(404, "Not Found"))
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert bot.sent("send_document") == []
+    assert [m["text"] for m in bot.sent("send_message")] == ["person: 2\nbus: 1"]
+
+
+def test_transient_failure_of_the_document_releases_the_claim(client, bot, sleeps, done_item):
+    bot.fail("send_photo", api_error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS"))
+    bot.fail("send_document", *[api_error(502, "Bad Gateway")] * 4)
+    pid = done_item["prediction_id"]
+    assert post_results(client, pid).status_code == 503
+    bot.fail("send_photo", api_error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS"))
+    assert post_results(client, pid).status_code == 200
+    assert len(bot.sent("send_document")) == 1
+    assert bot.sent("send_message") == []

@@ -9,8 +9,11 @@ import pytest
 import requests
 
 from polybot.telegram import (
+    DOCUMENT_MAX_BYTES,
+    PHOTO_MAX_BYTES,
     TelegramBlocked,
     TelegramClient,
+    TelegramPhotoRejected,
     TelegramRejected,
     TelegramUnavailable,
 )
@@ -95,3 +98,47 @@ def test_timeouts_are_connection_errors_too(bot):
     bot.add_file("f", b"data")
     assert make(bot, sleeps).get_file("f") == ("photos/f.jpg", 4)
     assert len(sleeps) == 1
+
+
+def test_a_photo_over_10_mb_is_refused_before_any_upload(bot):
+    sleeps = []
+    with pytest.raises(TelegramPhotoRejected) as info:
+        make(bot, sleeps).send_photo(1, b"\xff" * (PHOTO_MAX_BYTES + 1), "cap")
+    assert isinstance(info.value, TelegramRejected)
+    assert bot.calls == [] and sleeps == []
+    make(bot, sleeps).send_photo(1, b"\xff" * PHOTO_MAX_BYTES, "cap")  # exactly 10 MB goes
+    assert len(bot.sent("send_photo")) == 1
+
+
+@pytest.mark.parametrize("status", [400, 413])
+def test_a_refused_photo_is_a_typed_permanent_outcome(bot, status):
+    sleeps = []
+    bot.fail("send_photo", api_error(status, "Bad Request: PHOTO_INVALID_DIMENSIONS"))
+    with pytest.raises(TelegramPhotoRejected) as info:
+        make(bot, sleeps).send_photo(1, b"x", "cap")
+    assert info.value.status == status and info.value.method == "sendPhoto"
+    assert sleeps == []
+
+
+def test_other_send_photo_failures_keep_their_own_type(bot):
+    sleeps = []
+    bot.fail("send_photo", api_error(403, "Forbidden: bot was blocked by the user"))
+    with pytest.raises(TelegramBlocked):
+        make(bot, sleeps).send_photo(1, b"x", "cap")
+    bot.fail("send_photo", api_error(404, "Not Found"))
+    with pytest.raises(TelegramRejected) as info:
+        make(bot, sleeps).send_photo(1, b"x", "cap")
+    assert not isinstance(info.value, TelegramPhotoRejected)
+
+
+def test_send_document_names_the_file_and_keeps_the_caption(bot):
+    make(bot, []).send_document(7, b"jpeg", "p.jpg", "dog: 2", reply_to=3)
+    [sent] = bot.sent("send_document")
+    assert (sent["chat_id"], sent["document"], sent["filename"]) == (7, b"jpeg", "p.jpg")
+    assert sent["caption"] == "dog: 2" and sent["reply"].message_id == 3
+
+
+def test_a_document_over_50_mb_is_refused_before_any_upload(bot):
+    with pytest.raises(TelegramRejected):
+        make(bot, []).send_document(7, b"\0" * (DOCUMENT_MAX_BYTES + 1), "p.jpg", "cap")
+    assert bot.calls == []

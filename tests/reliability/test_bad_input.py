@@ -186,10 +186,16 @@ def finished_item(ctx: Ctx, chat: int, status: str = "DONE") -> str:
     return pid
 
 
-# expect: "annotated" (exactly one sendPhoto), ("reply", text) (one message containing text,
-# no photo), "silent" (nothing sent to the chat), plus the HTTP status the input must get.
+# expect: "annotated" (exactly one sendPhoto), "as document" (the annotated image is past
+# sendPhoto's limits, e.g. an aspect ratio over 20, so it comes as exactly one sendDocument
+# with the caption, and no photo), ("reply", text) (one message containing text, no photo),
+# "silent" (nothing sent to the chat), plus the HTTP status the input must get.
+NOT_A_TELEGRAM_PHOTO = {"very-wide", "very-tall"}  # 8000x24 and 24x8000: ratio 333
 CASES = [
-    *[(name, document(name), 200, "annotated") for name in samples.IMAGES],
+    *[
+        (name, document(name), 200, "as document" if name in NOT_A_TELEGRAM_PHOTO else "annotated")
+        for name in samples.IMAGES
+    ],
     ("exif-rotated-photo", exif_rotated_photo, 200, "annotated"),
     (
         "pixel-bomb-dimensions",
@@ -333,6 +339,8 @@ def settle(stack, chat: int, expect) -> list[dict]:
     if isinstance(expect, str) and expect.startswith("annotated"):
         n = int(expect.split("x")[1]) if "x" in expect else 1
         stack.wait_for(chat, lambda ms: sum(m["method"] == "sendPhoto" for m in ms) >= n, 240)
+    elif expect == "as document":
+        stack.wait_for(chat, lambda ms: any(m["method"] == "sendDocument" for m in ms), 240)
     else:
         stack.wait_for(
             chat,
@@ -357,6 +365,10 @@ def test_bad_input_gets_a_clear_answer(ctx, observe, name, act, status, expect):
     texts = [m.get("text") or m.get("caption") or "" for m in messages]
     if expect == "silent":
         assert messages == [], messages
+    elif expect == "as document":
+        documents = [m for m in messages if m["method"] == "sendDocument"]
+        assert photos == [] and len(documents) == 1, messages
+        assert documents[0]["document_url"] and documents[0]["caption"], messages
     elif isinstance(expect, str):
         n = int(expect.split("x")[1]) if "x" in expect else 1
         assert len(photos) == n, messages

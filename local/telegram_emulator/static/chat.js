@@ -48,14 +48,34 @@ function setStatus(text, isError) {
   statusEl.classList.toggle("error", Boolean(isError));
 }
 
+// A document links to its file; when the file is an image it is shown inside the link.
+function addDocument(el, url) {
+  addPart(el, "a", "document", (link) => {
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const img = document.createElement("img");
+    img.className = "photo";
+    img.alt = "document from the bot";
+    img.addEventListener("load", scrollDown);
+    img.addEventListener("error", () => { link.replaceChildren("📄 Document (open)"); });
+    img.src = url;
+    link.append(img);
+  });
+}
+
 function renderBot(message) {
   const el = bubble("bot", message.date);
-  if (message.photo_url) {
-    addPart(el, "img", "photo", (img) => {
-      img.src = message.photo_url;
-      img.alt = "photo from the bot";
-      img.addEventListener("load", scrollDown);
-    });
+  if (message.photo_url || message.document_url) {
+    if (message.photo_url) {
+      addPart(el, "img", "photo", (img) => {
+        img.src = message.photo_url;
+        img.alt = "photo from the bot";
+        img.addEventListener("load", scrollDown);
+      });
+    } else {
+      addDocument(el, message.document_url);
+    }
     if (message.caption) addPart(el, "div", "caption", (p) => { p.textContent = message.caption; });
   } else {
     addPart(el, "div", "text", (p) => { p.textContent = message.text ?? ""; });
