@@ -41,6 +41,7 @@ runtime = "runc"
 MACHINE_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 # The address a container reaches the host at: the default podman bridge's gateway.
 BRIDGE_GATEWAY = "10.88.0.1"
+MIRROR_PORT = int(os.environ.get("REHEARSAL_MIRROR_PORT", "8765"))
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -173,7 +174,9 @@ def mirror(torch_root: Path, weights: Path) -> Iterator[dict[str, str]]:
         Path(tmp, "weights", weights.name).symlink_to(weights.resolve())
         handler = functools.partial(_QuietHandler, directory=tmp)
         # Containers see the host at the gateway; 0.0.0.0 because the bridge may not exist yet.
-        with http_server(handler, "0.0.0.0") as port:  # noqa: S104 - the build network needs it
+        # A fixed port: the URL is a build argument, and a new one would void podman's layer
+        # cache for the steps that use it on every run.
+        with http_server(handler, "0.0.0.0", MIRROR_PORT) as port:  # noqa: S104 - see above
             base = f"http://{BRIDGE_GATEWAY}:{port}"
             yield {"TORCH_INDEX_URL": f"{base}/torch/simple", "WEIGHTS_URL": f"{base}/weights"}
 
