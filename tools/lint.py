@@ -31,7 +31,7 @@ def templates() -> list[str]:
 
 
 def shell_scripts() -> list[str]:
-    return files("**/*.sh", "appspecs/**/hooks/*", ".ci/run")
+    return files("**/*.sh", "appspecs/**/hooks/*", ".ci/run", "rehearsal/bin/*")
 
 
 def checks() -> list[tuple[str, list[str], list[str]]]:
