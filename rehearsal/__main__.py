@@ -114,7 +114,7 @@ def rehearse(args, report: Report, work: Path) -> None:
             weights = Path(base_env.get("YOLO_WEIGHTS") or weights_path())
             mirror = services.enter_context(machine.mirror(machine.torch_index_root(), weights))
             imds_url = services.enter_context(machine.imds(REGION))
-            hook_env = stages.hook_env(imds_url, base_env)
+            hook_env = stages.hook_env(aws, imds_url, base_env)
         services.callback(stages.remove_containers, ("polybot", "yolo5"))
         services.callback(remove_env_files)
 

@@ -7,7 +7,6 @@ lifecycle order. What the stages observe is checked here; a failed check fails i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -233,11 +232,11 @@ def deploy(
     return runs
 
 
-def hook_env(imds_url: str, base_env) -> dict[str, str]:
+def hook_env(aws: Aws, imds_url: str, base_env) -> dict[str, str]:
     env = machine.environ_with_path(BIN, base_env)
-    # The CodeDeploy agent runs hooks with a plain root environment; the AWS CLI the hooks
-    # call reaches moto through the rehearsal's `aws`, with placeholder keys for the role.
-    env.update(awsmod.CREDENTIALS, IMDS_URL=imds_url)
+    # The AWS CLI the hooks call reaches moto through the rehearsal's `aws`, with placeholder
+    # keys for the instance role.
+    env.update(awsmod.CREDENTIALS, IMDS_URL=imds_url, REHEARSAL_AWS_ENDPOINT=aws.url)
     return env
 
 
@@ -304,7 +303,7 @@ def wait_for_answers(emu: Emulator, count: int, timeout: float) -> list[dict]:
     return found
 
 
-def drain(aws: Aws, emu: Emulator, stop_hook, log: Path, photos: int = 4) -> tuple[int, int]:
+def drain(aws: Aws, emu: Emulator, stop_hook, log: Path, photos: int = 24) -> tuple[int, int]:
     """Photos in, then ApplicationStop while the worker has work: nothing may be lost.
 
     Returns (answered, waiting on the queue) right after the stop; together they must be all
@@ -321,6 +320,8 @@ def drain(aws: Aws, emu: Emulator, stop_hook, log: Path, photos: int = 4) -> tup
         out.write(
             f"\ndrain: {answered} answered, {visible} back on the queue, {in_flight} in flight\n"
         )
+    if not visible:
+        raise StageFailed(f"all {photos} photos were done before the stop: nothing was drained")
     if in_flight or answered + visible != photos:
         raise StageFailed(
             f"drain lost jobs: {photos} sent, {answered} answered, {visible} queued, "
@@ -364,25 +365,15 @@ def crash_restarts(name: str, log: Path) -> None:
 
 
 def reboot(names: list[str], log: Path) -> None:
-    """An instance reboot as far as this machine can show one.
+    """An instance reboot as podman itself handles one.
 
-    Power goes: every container process and its monitor (conmon) die with SIGKILL, and /run
-    (a tmpfs on an instance) loses podman's record that the system has been up, so podman's
-    next command resets its containers' states as it does after a boot. Then the engine
-    starts, as Docker's daemon does at boot, the containers whose restart policy is
-    unless-stopped (podman has no daemon: its podman-restart unit does this, for `always`).
+    Shutdown stops the engine's containers (podman-restart.service's ExecStop does
+    `podman stop` on them, as stopping dockerd stops its containers), and boot starts every
+    container whose restart policy asks for it, with no command from anyone (its ExecStart,
+    `podman start --all --filter restart-policy=...`; here with the hooks' unless-stopped,
+    which Docker's daemon honours at boot and that podman unit does not).
     """
-    for name in names:
-        pids = [container_pid(name)]
-        conmon = inspect(name, "{{.State.ConmonPid}}")
-        pids.append(int(conmon or 0))
-        for pid in filter(None, pids):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-    alive = Path(json.loads(podman("info", "--format", "json").stdout)["store"]["runRoot"])
-    for marker in (Path("/run/libpod/alive"), alive.parent / "libpod" / "alive"):
-        marker.unlink(missing_ok=True)
-    sh(["podman", "ps", "--all"], log)  # the first command after "boot" resets states
+    sh(["podman", "stop", "--time", "30", *names], log)
     sh(["podman", "start", "--all", "--filter", "restart-policy=unless-stopped"], log)
 
 
