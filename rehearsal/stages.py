@@ -310,8 +310,14 @@ def drain(aws: Aws, emu: Emulator, stop_hook, log: Path, photos: int = 24) -> tu
     the photos sent, with none left in flight for the visibility timeout.
     """
     before = len(answers(emu))
-    for _ in range(photos):
-        send_photo(emu)
+    # The worker answers a photo about as fast as the emulator takes one in: paused, it lets
+    # the queue fill, so the stop below finds a job in hand and more behind it.
+    sh(["podman", "pause", "yolo5"], log)
+    try:
+        for _ in range(photos):
+            send_photo(emu)
+    finally:
+        sh(["podman", "unpause", "yolo5"], log)
     wait_until(lambda: awsmod.queue_depth(aws)[1] > 0, 30, "the worker to take a job", 0.05)
     stop_hook()
     answered = len(answers(emu)) - before
