@@ -50,6 +50,7 @@ class Revision:
 
 def sh(cmd: list[str], log: Path, *, cwd: Path | None = None, env=None, timeout=None) -> str:
     """Run a command with its output appended to the stage's log; fail the stage if it fails."""
+    print(f"   $ {shlex.join(cmd)}", flush=True)
     with open(log, "a") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
@@ -224,6 +225,8 @@ def deploy(
             hook = next(h for h in instance.hooks(old.bundle(service)) if h.event == hook.event)
         run = instance.run_hook(hook, env, deployment, "rehearsal", f"rehearsal-{service}")
         runs.append(run)
+        where = hook.script.relative_to(hook.script.parent.parent)
+        print(f"   {service} {run.event}: {where} exit {run.returncode} ({run.seconds:.1f}s)")
         with open(log, "a") as out:
             out.write(f"\n# {service} {run.event} (exit {run.returncode}, {run.seconds:.1f}s)\n")
             out.write(run.output)
