@@ -37,6 +37,10 @@ default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
 [engine]
 cgroup_manager = "cgroupfs"
 runtime = "runc"
+
+[network]
+# Debian's podman also ships a CNI config, without the CNI plugins; netavark is what works.
+network_backend = "netavark"
 """
 MACHINE_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 # The address a container reaches the host at: the default podman bridge's gateway.
