@@ -1,4 +1,4 @@
-"""How a job can fail: permanently (tell the user, drop the job) or transiently (retry later)."""
+"""How a job fails for good (tell the user, drop the job); any other error is retried later."""
 
 from __future__ import annotations
 
@@ -9,7 +9,3 @@ class PermanentJobError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class TransientJobError(Exception):
-    """Something outside the job failed (AWS throttling, network, polybot down): retry later."""

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.contracts import DONE, FAILED, InvalidJob, Job, is_prediction_id, predicted_key
 from common.jsonlog import log_context
 from yolo5.detector import Detection
-from yolo5.errors import PermanentJobError, TransientJobError
+from yolo5.errors import PermanentJobError
 from yolo5.heartbeat import VisibilityKeeper
 from yolo5.images import TOO_BIG, decode_rgb
 from yolo5.notifier import Notified, ResultsNotifier
@@ -228,18 +228,13 @@ class JobProcessor:
         except ClientError as exc:
             if exc.response["Error"]["Code"] in _MISSING:
                 raise PermanentJobError(GONE) from None
-            raise TransientJobError(_describe(exc)) from exc
-        except BotoCoreError as exc:
-            raise TransientJobError(_describe(exc)) from exc
+            raise  # anything but a PermanentJobError is retried: _fail()
         body = response["Body"]
         if response.get("ContentLength", 0) > self.limits.max_image_bytes:
             body.close()
             size = f"{response['ContentLength'] // 1024} KiB"
             raise PermanentJobError(TOO_BIG.format(detail=size))
-        try:
-            return body.read(self.limits.max_image_bytes + 1)
-        except (BotoCoreError, OSError) as exc:
-            raise TransientJobError(_describe(exc)) from exc
+        return body.read(self.limits.max_image_bytes + 1)
 
 
 def _id_in(body: str) -> str | None:

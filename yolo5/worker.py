@@ -177,16 +177,18 @@ class Worker:
         signal.signal(signal.SIGINT, self.request_stop)
 
     def _receive(self) -> list[Message]:
-        """The idle long poll, on the main thread so the first signal can interrupt it."""
+        """The idle long poll, on the main thread so the first signal can interrupt it. Only
+        the call itself is interruptible: once it has returned messages, a first signal just
+        sets _stop, and they reach the pipeline, which releases them at teardown."""
         self._idle = True
         try:
-            return self._take(self.batch_size, self.wait_seconds)
+            messages = self.queue.receive(self.batch_size, self.wait_seconds)
         finally:
             self._idle = False
+        return self._keep(messages)
 
-    def _take(self, count: int, wait_seconds: int) -> list[Message]:
-        """Receive, and keep what came invisible while it is worked on."""
-        messages = self.queue.receive(count, wait_seconds)
+    def _keep(self, messages: list[Message]) -> list[Message]:
+        """Keep what came invisible while it is worked on."""
         for message in messages:
             self.keeper.track(message)
         return messages
@@ -201,7 +203,7 @@ class Worker:
         """A short poll (no wait), and the download and decode of what it brings: an empty
         answer just means the pipeline drains and the main loop goes back to long polling."""
         try:
-            messages = self._take(count, 0)
+            messages = self._keep(self.queue.receive(count, 0))
         except (ClientError, BotoCoreError) as exc:
             logger.warning("prefetch receive failed (%s); the next long poll retries", exc)
             return []

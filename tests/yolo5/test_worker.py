@@ -81,6 +81,37 @@ def test_stop_mid_batch_finishes_the_current_job_and_releases_the_rest(
     assert len(JobsQueue(aws.sqs, aws.queue_url).receive(10, 0)) == 3
 
 
+def test_a_stop_after_receive_returned_releases_what_it_brought_at_once(
+    aws, results, bus_bytes, tmp_path
+):
+    """A SIGTERM (an ASG scale-in) landing after ReceiveMessage has returned messages, before
+    they are tracked, must not strand them invisible for the visibility timeout."""
+    jobs = [aws.put_photo(bus_bytes) for _ in range(3)]
+    for job in jobs:
+        aws.send(job.to_json())
+    worker = make_worker(aws, results, FakeDetector(), tmp_path)
+    track = worker.keeper.track
+
+    def signal_then_track(message):
+        worker.keeper.track = track  # once
+        signal.raise_signal(signal.SIGTERM)  # its handler runs here, before raise_signal returns
+        track(message)
+
+    worker.keeper.track = signal_then_track
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert worker.work() == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+    assert worker.keeper.track is track  # the signal did land after the receive
+    assert worker.detector.calls == 0
+    assert [aws.item(j.prediction_id)["status"] for j in jobs] == [PENDING] * 3
+    # Released (visibility 0), not left invisible for the queue's 30 s visibility timeout.
+    assert len(JobsQueue(aws.sqs, aws.queue_url).receive(10, 0)) == 3
+
+
 # --- a real worker process against a moto server ---------------------------------------------
 
 
