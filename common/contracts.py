@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ JOB_VERSION = 1
 PENDING = "PENDING"
 DONE = "DONE"
 FAILED = "FAILED"
-STATUSES = (PENDING, DONE, FAILED)
 
 # How long an item lives before DynamoDB's TTL removes it.
 ITEM_TTL_SECONDS = 30 * 24 * 3600
@@ -31,10 +29,6 @@ _EXT = re.compile(r"^[a-z0-9]{1,5}$")
 
 class InvalidJob(ValueError):
     """A job body that does not follow the contract: a permanent failure, never retried."""
-
-
-def new_prediction_id() -> str:
-    return str(uuid.uuid4())
 
 
 def is_prediction_id(value: object) -> bool:

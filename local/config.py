@@ -1,6 +1,10 @@
 """Local mode's settings: the fixed default ports and where the running stack keeps its state.
 
-This is the one place the local ports are written down; every local tool reads them here.
+The local ports' defaults are written here. local/up.py hands them to every process of the
+stack through the environment, and the emulator's settings import EMULATOR_PORT for when it
+runs on its own. polybot's own default port, 8443, is in polybot/gunicorn.conf.py: product
+code cannot import local mode, and the Dockerfile, the CodeDeploy hook settings and the
+CloudFormation template repeat it because they cannot import Python at all.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from common.env import env_int, env_opt, env_str
 ROOT = Path(__file__).resolve().parent.parent
 DATA_TEMPLATE = ROOT / "cloudformation" / "data.yaml"
 PROCFILE = ROOT / "local" / "Procfile"
+MOTO_PORT = 5000
+EMULATOR_PORT = 8081
+POLYBOT_PORT = 8443
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,9 @@ class LocalConfig:
     @classmethod
     def from_env(cls, env=os.environ) -> LocalConfig:
         return cls(
-            moto_port=env_int("MOTO_PORT", 5000, env=env, lo=1, hi=65535),
-            emulator_port=env_int("EMULATOR_PORT", 8081, env=env, lo=1, hi=65535),
-            polybot_port=env_int("POLYBOT_PORT", 8443, env=env, lo=1, hi=65535),
+            moto_port=env_int("MOTO_PORT", MOTO_PORT, env=env, lo=1, hi=65535),
+            emulator_port=env_int("EMULATOR_PORT", EMULATOR_PORT, env=env, lo=1, hi=65535),
+            polybot_port=env_int("POLYBOT_PORT", POLYBOT_PORT, env=env, lo=1, hi=65535),
             state_dir=Path(env_str("LOCAL_STATE_DIR", str(ROOT / ".cache" / "local"), env=env)),
             region=env_str("AWS_REGION", "us-east-1", env=env),
             prefix=env_str("LOCAL_PREFIX", "polybot-local", env=env),

@@ -5,6 +5,8 @@ Run as: gunicorn -c polybot/gunicorn.conf.py "polybot.app:create_app()"
 
 import os
 
+# polybot's default port; the Dockerfile, the CodeDeploy hook settings and the CloudFormation
+# template repeat it, because they cannot import it.
 bind = f"0.0.0.0:{os.environ.get('POLYBOT_PORT', '8443')}"
 # Threaded workers: requests mostly wait on Telegram and AWS, so threads are cheap concurrency.
 worker_class = "gthread"

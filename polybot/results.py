@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
-from common.contracts import DONE, FAILED, counts_of, is_prediction_id, predicted_key
+from common.contracts import DONE, FAILED, is_prediction_id, predicted_key
 from common.jsonlog import log_context
 from polybot import deps, predictions, replies
 from polybot.telegram import (
@@ -137,11 +137,9 @@ def _send_image(
 
 
 def _counts(item: dict) -> dict[str, int]:
-    counts = item.get("counts")
-    if isinstance(counts, dict):
-        return {str(k): int(v) for k, v in counts.items()}
-    labels = item.get("labels")
-    return counts_of(labels) if isinstance(labels, list) else {}
+    # Every yolo5 version has written counts in the same update that sets DONE
+    # (yolo5/store.py), so a DONE item always has them; DynamoDB hands them back as Decimals.
+    return {str(k): int(v) for k, v in (item.get("counts") or {}).items()}
 
 
 def _predicted_key(item: dict) -> str:

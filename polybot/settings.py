@@ -32,7 +32,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        api_url = env_str("TELEGRAM_API_URL", "https://api.telegram.org", env).rstrip("/")
+        api_url = env_str("TELEGRAM_API_URL", cls.telegram_api_url, env).rstrip("/")
         if not api_url.startswith(("https://", "http://")):
             raise SettingsError("TELEGRAM_API_URL must be an http(s) URL")
         public_url = env_opt("PUBLIC_URL", env)
@@ -41,14 +41,16 @@ class Settings:
             jobs_queue_url=env_str("JOBS_QUEUE_URL", env=env),
             predictions_table=env_str("PREDICTIONS_TABLE", env=env),
             telegram_token_secret_id=env_str("TELEGRAM_TOKEN_SECRET_ID", env=env),
-            aws_region=env_str("AWS_REGION", "us-east-1", env),
-            log_level=env_str("LOG_LEVEL", "INFO", env).upper(),
+            aws_region=env_str("AWS_REGION", cls.aws_region, env),
+            log_level=env_str("LOG_LEVEL", cls.log_level, env).upper(),
             log_group=env_opt("LOG_GROUP", env),
             telegram_api_url=api_url,
             public_url=public_url.rstrip("/") if public_url else None,
             webhook_cert_path=env_opt("WEBHOOK_CERT_PATH", env),
-            webhook_max_connections=env_int("WEBHOOK_MAX_CONNECTIONS", 40, env, lo=1, hi=100),
+            webhook_max_connections=env_int(
+                "WEBHOOK_MAX_CONNECTIONS", cls.webhook_max_connections, env, lo=1, hi=100
+            ),
             max_photo_bytes=env_int(
-                "MAX_PHOTO_BYTES", TELEGRAM_DOWNLOAD_LIMIT, env, lo=1, hi=TELEGRAM_DOWNLOAD_LIMIT
+                "MAX_PHOTO_BYTES", cls.max_photo_bytes, env, lo=1, hi=TELEGRAM_DOWNLOAD_LIMIT
             ),
         )

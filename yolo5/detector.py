@@ -57,7 +57,6 @@ class Detector:
         self.model_name = model_name
         self.img_size = img_size
         self._model = _load(weights, conf, iou, torch_threads)
-        self.loads = 1
 
     def warm_up(self) -> None:
         """Run once on a blank image so the first real job doesn't pay for lazy init."""

@@ -75,7 +75,6 @@ class OnnxDetector:
         logger.info(
             "model loaded from %s", model.name, extra={"timings": {"load_ms": _ms_since(started)}}
         )
-        self.loads = 1
 
     def warm_up(self) -> None:
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""A Telegram Bot API emulator for local mode and tests (see DESIGN.md §3).
+"""A Telegram Bot API emulator for local mode and tests (see docs/local-mode.md).
 
 Bot API: /bot<token>/<method> (getMe, setWebhook, deleteWebhook, getWebhookInfo, getFile,
 sendMessage, sendPhoto, sendDocument, sendChatAction) and /file/bot<token>/<file_path>, with

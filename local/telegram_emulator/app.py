@@ -28,7 +28,6 @@ def create_app(token: str) -> Flask:
         EMULATOR_TOKEN=token,
         EMULATOR_BOT_ID=int(match.group(1)),
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False
     app.extensions["telegram_emulator"] = EmulatorState()

@@ -1,5 +1,5 @@
-"""The control API (fixed in DESIGN.md §3): act as a user, inspect what the bot did, inject
-faults. Local only: it has no authentication, like the rest of the emulator."""
+"""The control API (its table is in docs/local-mode.md): act as a user, inspect what the
+bot did, inject faults. Local only: it has no authentication, like the rest of the emulator."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Everything the emulator remembers, behind one lock (werkzeug serves requests in threads).
 
-Counters (update_id, message_id) never go back, not even on reset: polybot drops an update
-whose update_id it has already seen, so reusing ids after a reset would silently lose updates.
+Counters (update_id, message_id) never go back, not even on reset, as Telegram's never do:
+polybot derives a photo's prediction id from (chat_id, message_id) and treats a photo whose
+item already exists as a redelivery, so reusing message ids after a reset would silently lose
+photos.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 import json
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_job_rejects_bodies_that_are_not_objects(body):
 
 
 def test_keys_follow_the_design():
-    pid = contracts.new_prediction_id()
+    pid = str(uuid.uuid4())
     assert contracts.is_prediction_id(pid)
     assert contracts.original_key(7, pid, "png") == f"originals/7/{pid}.png"
     assert contracts.predicted_key(pid) == f"predictions/{pid}.jpg"
@@ -57,9 +58,12 @@ def test_keys_follow_the_design():
 
 
 def test_item_fixtures_use_known_statuses_and_keys():
-    for name in ("item_done.json", "item_failed.json"):
+    for name, status in (
+        ("item_done.json", contracts.DONE),
+        ("item_failed.json", contracts.FAILED),
+    ):
         item = json.loads((FIXTURES / name).read_text(), parse_float=Decimal)
-        assert item["status"] in contracts.STATUSES
+        assert item["status"] == status
         assert contracts.is_prediction_id(item["prediction_id"])
         assert item["original_key"].startswith(f"originals/{item['chat_id']}/")
     done = json.loads((FIXTURES / "item_done.json").read_text(), parse_float=Decimal)

@@ -78,16 +78,6 @@ def test_done_sends_the_annotated_photo_with_counts(client, bot, done_item):
     assert sent["caption"] == "person: 2\nbus: 1"
 
 
-def test_counts_come_from_labels_when_the_item_has_none(client, clients, bot, done_item):
-    clients.table.update_item(
-        Key={"prediction_id": done_item["prediction_id"]},
-        UpdateExpression="REMOVE #c",
-        ExpressionAttributeNames={"#c": "counts"},
-    )
-    assert post_results(client, done_item["prediction_id"]).status_code == 200
-    assert bot.sent("send_photo")[0]["caption"] == "person: 2\nbus: 1"
-
-
 def test_nothing_detected_says_so(client, clients, bot, done_item):
     clients.table.update_item(
         Key={"prediction_id": done_item["prediction_id"]},
