@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 
 JOB_VERSION = 1
 
@@ -99,6 +100,128 @@ class Job:
             message_id=data["message_id"],
             requested_at=data["requested_at"],
         )
+
+
+class ItemAttr:
+    """The prediction item's attribute names (DynamoDB table keyed on prediction_id)."""
+
+    PREDICTION_ID = "prediction_id"
+    # polybot creates the item when it takes the photo:
+    CHAT_ID = "chat_id"
+    MESSAGE_ID = "message_id"
+    UPDATE_ID = "update_id"
+    ORIGINAL_KEY = "original_key"
+    STATUS = "status"  # a DynamoDB reserved word: expressions name it through a #placeholder
+    CREATED_AT = "created_at"
+    EXPIRES_AT = "expires_at"  # epoch seconds; the table's TTL attribute
+    CLAIM_AT = "claim_at"  # epoch seconds; held only while polybot sends the job
+    QUEUED_AT = "queued_at"
+    # yolo5 sets these when it finishes the item:
+    COMPLETED_AT = "completed_at"
+    LABELS = "labels"
+    COUNTS = "counts"
+    MODEL = "model"
+    INFERENCE_MS = "inference_ms"
+    PREDICTED_KEY = "predicted_key"
+    FAILURE_REASON = "failure_reason"  # a FailureReason
+    FAILURE_DETAIL = "failure_detail"  # Failure's measures, only those known
+    # Workers before failure codes wrote the user's sentence here. Read, never written, so
+    # items they left behind still get their answer.
+    LEGACY_ERROR = "error"
+    # polybot claims this before it answers the user:
+    NOTIFIED_AT = "notified_at"
+
+
+def item_key(prediction_id: str) -> dict[str, str]:
+    return {ItemAttr.PREDICTION_ID: prediction_id}
+
+
+class FailureReason(StrEnum):
+    """Why yolo5 finished an item FAILED. The worker stores the code and polybot words it
+    (polybot/replies.py), so changing what users read needs no worker deploy."""
+
+    NOT_AN_IMAGE = "NOT_AN_IMAGE"
+    DAMAGED = "DAMAGED"  # an image, but truncated or corrupt
+    TOO_LARGE = "TOO_LARGE"  # more bytes than the worker accepts
+    TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
+    GONE = "GONE"  # the original is no longer in S3
+    INVALID_JOB = "INVALID_JOB"  # the job broke the contract (or named another bucket)
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"  # transient failures until the last attempt
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A FAILED item's reason, with the measures its reply quotes when the worker knew them."""
+
+    reason: FailureReason
+    size_bytes: int | None = None  # TOO_LARGE
+    width: int | None = None  # TOO_MANY_PIXELS, when the image header gave them
+    height: int | None = None
+
+    def to_item(self) -> dict:
+        """The attributes that record this failure on the item."""
+        attrs: dict = {ItemAttr.FAILURE_REASON: self.reason.value}
+        if measures := self._known_measures():
+            attrs[ItemAttr.FAILURE_DETAIL] = measures
+        return attrs
+
+    @classmethod
+    def from_item(cls, item: Mapping) -> Failure | None:
+        """None when the item holds no code this version knows (an older or newer worker)."""
+        try:
+            reason = FailureReason(item.get(ItemAttr.FAILURE_REASON))
+        except ValueError:
+            return None
+        detail = item.get(ItemAttr.FAILURE_DETAIL) or {}
+        names = [f.name for f in fields(cls) if f.name != "reason"]
+        return cls(reason, **{name: int(detail[name]) for name in names if name in detail})
+
+    def __str__(self) -> str:
+        measures = ", ".join(f"{k}={v}" for k, v in self._known_measures().items())
+        return f"{self.reason} ({measures})" if measures else str(self.reason)
+
+    def _known_measures(self) -> dict[str, int]:
+        return {k: v for k, v in asdict(self).items() if k != "reason" and v is not None}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The prediction item as polybot reads it back."""
+
+    prediction_id: str
+    chat_id: int
+    status: str | None
+    message_id: int | None = None
+    original_key: str | None = None
+    predicted_key: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    failure: Failure | None = None
+    legacy_error: str | None = None  # see ItemAttr.LEGACY_ERROR
+    notified_at: str | None = None
+
+    @classmethod
+    def from_item(cls, item: Mapping) -> Prediction:
+        """DynamoDB hands numbers back as Decimal; they come out as ints here."""
+        counts = item.get(ItemAttr.COUNTS) or {}
+        return cls(
+            prediction_id=item[ItemAttr.PREDICTION_ID],
+            chat_id=int(item[ItemAttr.CHAT_ID]),
+            status=item.get(ItemAttr.STATUS),
+            message_id=_optional_int(item.get(ItemAttr.MESSAGE_ID)),
+            original_key=item.get(ItemAttr.ORIGINAL_KEY),
+            predicted_key=item.get(ItemAttr.PREDICTED_KEY),
+            counts={str(name): int(n) for name, n in counts.items()},
+            failure=Failure.from_item(item),
+            legacy_error=item.get(ItemAttr.LEGACY_ERROR),
+            notified_at=item.get(ItemAttr.NOTIFIED_AT),
+        )
+
+
+def _optional_int(value: object) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def most_frequent_first(counts: Mapping[str, int]) -> dict[str, int]:

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.env import SettingsError, env_bool, env_int, env_opt, env_str
 from delivery.deployment_group import drop_tag_filters, ec2_tag_set
 from delivery.fleets import Plan, SwitchError, describe_fleet, plan_switch, target_states
-from delivery.webhook import register_webhook
+from delivery.webhook import register_via_ssm
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def switch(settings: Settings, clients: dict, sleep: Callable = time.sleep) -> s
         )
     print(f"{plan.target.value} serves now; {plan.original.value} kept alive for rollback")
     if settings.register_webhook:
-        register_webhook(clients["ssm"], sorted(plan.target.instances)[0], sleep=sleep)
+        register_via_ssm(clients["ssm"], sorted(plan.target.instances)[0], sleep=sleep)
     return deployment_id
 
 

@@ -19,10 +19,11 @@ from delivery.fleets import SwitchError
 log = logging.getLogger(__name__)
 
 COMMAND = "docker exec polybot python -m polybot.register_webhook"
-DONE = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling"}
+# SSM Run Command statuses after which an invocation will not change (success or not).
+FINAL_STATUSES = {"Success", "Failed", "Cancelled", "TimedOut", "Cancelling"}
 
 
-def register_webhook(
+def register_via_ssm(
     ssm,
     instance_id: str,
     timeout_s: float = 300,
@@ -46,7 +47,7 @@ def register_webhook(
             if err.response["Error"]["Code"] != "InvocationDoesNotExist":
                 raise
         else:
-            if reply["Status"] in DONE:
+            if reply["Status"] in FINAL_STATUSES:
                 if reply["Status"] != "Success":
                     raise SwitchError(
                         f"the deployment succeeded but registering the webhook on {instance_id} "

@@ -81,7 +81,8 @@ def write_env_file(path, values: dict[str, str]) -> None:
     tmp.replace(path)  # atomic: a waiting service never reads half a file
 
 
-def register_webhook(env: dict[str, str]) -> None:
+def register_via_subprocess(env: dict[str, str]) -> None:
+    """`python -m polybot.register_webhook` on this machine, with the services' env."""
     result = subprocess.run(
         [sys.executable, "-m", "polybot.register_webhook"],
         env={**os.environ, **env},
@@ -115,7 +116,7 @@ def main() -> int:
         env = service_env(cfg, outputs, secret_arn)
         write_env_file(cfg.outputs_file, env)
         wait_for_http(f"{cfg.polybot_url}/healthz", 120, "polybot")
-        register_webhook(env)
+        register_via_subprocess(env)
         log.info("webhook registered at %s/telegram/webhook", cfg.polybot_url)
         cfg.ready_file.write_text(f"{cfg.emulator_url}/\n")
     except Exception as exc:  # noqa: BLE001 - report any bootstrap failure in one clear line

@@ -21,6 +21,8 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,7 +31,12 @@ from common.jsonlog import log_context
 from polybot import predictions, replies
 from polybot.clients import Clients
 from polybot.settings import Settings
-from polybot.telegram import TelegramError, TelegramRejected, TelegramUnavailable
+from polybot.telegram import (
+    TelegramError,
+    TelegramFileTooBig,
+    TelegramRejected,
+    TelegramUnavailable,
+)
 
 log = logging.getLogger(__name__)
 AWS_ERRORS = (BotoCoreError, ClientError)
@@ -37,6 +44,21 @@ AWS_ERRORS = (BotoCoreError, ClientError)
 
 class TryAgain(Exception):
     """A transient failure: answer non-2xx so Telegram delivers the update again."""
+
+
+class PhotoOutcome(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"  # another delivery of this message queued it, or is queueing it
+    TOO_BIG = "too big"
+    UNFETCHABLE = "unfetchable"  # Telegram would not hand the file over: asked to resend
+
+
+class _Refused(Exception):
+    """The photo will not be processed, and the user has been told why."""
+
+    def __init__(self, outcome: PhotoOutcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -56,7 +78,7 @@ def prediction_id_for(chat_id: int, message_id: int) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def handle_photo(clients: Clients, settings: Settings, ref: PhotoRef) -> str:
+def handle_photo(clients: Clients, settings: Settings, ref: PhotoRef) -> PhotoOutcome:
     """Run the photo flow; returns what happened. Raises TryAgain on transient failures."""
     pid = prediction_id_for(ref.chat_id, ref.message_id)
     with log_context(prediction_id=pid):
@@ -65,28 +87,27 @@ def handle_photo(clients: Clients, settings: Settings, ref: PhotoRef) -> str:
         except AWS_ERRORS as exc:
             raise TryAgain(f"reading the item failed: {type(exc).__name__}") from exc
         if existing is None:
-            outcome = _receive(clients, settings, ref, pid)
-            if outcome is not None:
-                return outcome
+            try:
+                if not _receive(clients, settings, ref, pid):
+                    return PhotoOutcome.DUPLICATE
+            except _Refused as refused:
+                return refused.outcome
         elif not _claim(clients, pid):
             log.info("duplicate delivery of an already queued photo; nothing to do")
-            return "duplicate"
-        key = existing["original_key"] if existing else original_key(ref.chat_id, pid, ref.ext)
+            return PhotoOutcome.DUPLICATE
+        key = existing.original_key if existing else original_key(ref.chat_id, pid, ref.ext)
         _send_job(clients, settings, ref, pid, key)
         _tell(clients, ref, replies.RECEIVED)
-        return "queued"
+        return PhotoOutcome.QUEUED
 
 
-def _receive(clients: Clients, settings: Settings, ref: PhotoRef, pid: str) -> str | None:
-    """Download and store the photo and create the item; None when this call holds the claim."""
+def _receive(clients: Clients, settings: Settings, ref: PhotoRef, pid: str) -> bool:
+    """Download and store the photo and create the item: True when this call then holds the
+    claim, False when a concurrent delivery does. Raises _Refused."""
     limit = settings.max_photo_bytes
     if ref.file_size is not None and ref.file_size > limit:
-        log.info("photo refused: %s bytes > %s", ref.file_size, limit)
-        _tell(clients, ref, replies.too_big(limit))
-        return "too big"
+        _refuse_too_big(clients, ref, limit, f"declared {ref.file_size} bytes")
     data = _download(clients, ref, limit)
-    if isinstance(data, str):
-        return data
     key = original_key(ref.chat_id, pid, ref.ext)
     try:
         clients.s3.put_object(
@@ -101,21 +122,21 @@ def _receive(clients: Clients, settings: Settings, ref: PhotoRef, pid: str) -> s
             raise TryAgain(f"storing the original failed: {exc.response['Error']['Code']}") from exc
     except BotoCoreError as exc:
         raise TryAgain(f"storing the original failed: {type(exc).__name__}") from exc
-    fields = {
-        "prediction_id": pid,
-        "chat_id": ref.chat_id,
-        "message_id": ref.message_id,
-        "update_id": ref.update_id,
-        "original_key": key,
-    }
     try:
-        created = predictions.create_pending(clients.table, fields)
-        if not created and not _claim(clients, pid):
-            log.info("a concurrent delivery of this photo holds the claim; nothing to do")
-            return "duplicate"
+        created = predictions.create_pending(
+            clients.table,
+            prediction_id=pid,
+            chat_id=ref.chat_id,
+            message_id=ref.message_id,
+            update_id=ref.update_id,
+            original_key=key,
+        )
     except AWS_ERRORS as exc:
         raise TryAgain(f"creating the item failed: {type(exc).__name__}") from exc
-    return None
+    if not created and not _claim(clients, pid):
+        log.info("a concurrent delivery of this photo holds the claim; nothing to do")
+        return False
+    return True
 
 
 def _claim(clients: Clients, pid: str) -> bool:
@@ -125,28 +146,30 @@ def _claim(clients: Clients, pid: str) -> bool:
         raise TryAgain(f"claiming the job failed: {type(exc).__name__}") from exc
 
 
-def _download(clients: Clients, ref: PhotoRef, limit: int) -> bytes | str:
-    """The photo's bytes, or what happened instead (the user has been told)."""
+def _download(clients: Clients, ref: PhotoRef, limit: int) -> bytes:
+    """The photo's bytes. Raises _Refused."""
     try:
         file_path, size = clients.telegram.get_file(ref.file_id)
         if size is not None and size > limit:
-            raise TelegramRejected("getFile", f"file is too big ({size} bytes)", 400)
+            _refuse_too_big(clients, ref, limit, f"getFile says {size} bytes")
         data = clients.telegram.download_file(file_path)
     except TelegramUnavailable as exc:
         raise TryAgain(str(exc)) from None
+    except TelegramFileTooBig as exc:
+        _refuse_too_big(clients, ref, limit, exc.reason)
     except TelegramRejected as exc:
-        if "too big" not in exc.reason.lower():
-            log.warning("could not fetch the photo: %s", exc)
-            _tell(clients, ref, replies.RESEND)
-            return "unavailable"
-        log.info("photo refused by getFile: %s", exc.reason)
-        _tell(clients, ref, replies.too_big(limit))
-        return "too big"
+        log.warning("could not fetch the photo: %s", exc)
+        _tell(clients, ref, replies.RESEND)
+        raise _Refused(PhotoOutcome.UNFETCHABLE) from None
     if len(data) > limit:
-        log.info("photo refused after download: %s bytes", len(data))
-        _tell(clients, ref, replies.too_big(limit))
-        return "too big"
+        _refuse_too_big(clients, ref, limit, f"downloaded {len(data)} bytes")
     return data
+
+
+def _refuse_too_big(clients: Clients, ref: PhotoRef, limit: int, why: str) -> NoReturn:
+    log.info("photo refused as too big: %s (limit %s bytes)", why, limit)
+    _tell(clients, ref, replies.too_big(limit))
+    raise _Refused(PhotoOutcome.TOO_BIG)
 
 
 def _send_job(clients: Clients, settings: Settings, ref: PhotoRef, pid: str, key: str) -> None:

@@ -11,7 +11,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from common.contracts import ITEM_TTL_SECONDS, PENDING, utc_now_iso
+from common.contracts import (
+    ITEM_TTL_SECONDS,
+    PENDING,
+    ItemAttr,
+    Prediction,
+    item_key,
+    utc_now_iso,
+)
 
 # A queue claim older than this is presumed dead (its process crashed between the claim and
 # the SQS send); a redelivery may then take it over.
@@ -22,22 +29,37 @@ def _conditional(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-def get(table: Any, prediction_id: str) -> dict | None:
-    return table.get_item(Key={"prediction_id": prediction_id}, ConsistentRead=True).get("Item")
+def get(table: Any, prediction_id: str) -> Prediction | None:
+    item = table.get_item(Key=item_key(prediction_id), ConsistentRead=True).get("Item")
+    return None if item is None else Prediction.from_item(item)
 
 
-def create_pending(table: Any, fields: dict) -> bool:
+def create_pending(
+    table: Any,
+    *,
+    prediction_id: str,
+    chat_id: int,
+    message_id: int,
+    update_id: int,
+    original_key: str,
+) -> bool:
     """Create the PENDING item holding the queue claim; False when it already exists."""
     now = time.time()
     item = {
-        **fields,
-        "status": PENDING,
-        "created_at": utc_now_iso(),
-        "expires_at": int(now) + ITEM_TTL_SECONDS,
-        "claim_at": int(now),
+        ItemAttr.PREDICTION_ID: prediction_id,
+        ItemAttr.CHAT_ID: chat_id,
+        ItemAttr.MESSAGE_ID: message_id,
+        ItemAttr.UPDATE_ID: update_id,
+        ItemAttr.ORIGINAL_KEY: original_key,
+        ItemAttr.STATUS: PENDING,
+        ItemAttr.CREATED_AT: utc_now_iso(),
+        ItemAttr.EXPIRES_AT: int(now) + ITEM_TTL_SECONDS,
+        ItemAttr.CLAIM_AT: int(now),
     }
     try:
-        table.put_item(Item=item, ConditionExpression="attribute_not_exists(prediction_id)")
+        table.put_item(
+            Item=item, ConditionExpression=f"attribute_not_exists({ItemAttr.PREDICTION_ID})"
+        )
     except ClientError as exc:
         if _conditional(exc):
             return False
@@ -50,11 +72,12 @@ def take_queue_claim(table: Any, prediction_id: str) -> bool:
     now = int(time.time())
     try:
         table.update_item(
-            Key={"prediction_id": prediction_id},
-            UpdateExpression="SET claim_at = :now",
+            Key=item_key(prediction_id),
+            UpdateExpression=f"SET {ItemAttr.CLAIM_AT} = :now",
             ConditionExpression=(
-                "attribute_exists(prediction_id) AND attribute_not_exists(queued_at) AND "
-                "(attribute_not_exists(claim_at) OR claim_at < :stale)"
+                f"attribute_exists({ItemAttr.PREDICTION_ID}) AND "
+                f"attribute_not_exists({ItemAttr.QUEUED_AT}) AND "
+                f"(attribute_not_exists({ItemAttr.CLAIM_AT}) OR {ItemAttr.CLAIM_AT} < :stale)"
             ),
             ExpressionAttributeValues={":now": now, ":stale": now - CLAIM_LEASE_SECONDS},
         )
@@ -67,17 +90,17 @@ def take_queue_claim(table: Any, prediction_id: str) -> bool:
 
 def mark_queued(table: Any, prediction_id: str) -> None:
     table.update_item(
-        Key={"prediction_id": prediction_id},
-        UpdateExpression="SET queued_at = :now REMOVE claim_at",
+        Key=item_key(prediction_id),
+        UpdateExpression=f"SET {ItemAttr.QUEUED_AT} = :now REMOVE {ItemAttr.CLAIM_AT}",
         ExpressionAttributeValues={":now": utc_now_iso()},
     )
 
 
 def release_queue_claim(table: Any, prediction_id: str) -> None:
     table.update_item(
-        Key={"prediction_id": prediction_id},
-        UpdateExpression="REMOVE claim_at",
-        ConditionExpression="attribute_not_exists(queued_at)",
+        Key=item_key(prediction_id),
+        UpdateExpression=f"REMOVE {ItemAttr.CLAIM_AT}",
+        ConditionExpression=f"attribute_not_exists({ItemAttr.QUEUED_AT})",
     )
 
 
@@ -85,10 +108,11 @@ def claim_notification(table: Any, prediction_id: str) -> bool:
     """Set notified_at once; False when another call already did (or is doing) it."""
     try:
         table.update_item(
-            Key={"prediction_id": prediction_id},
-            UpdateExpression="SET notified_at = :now",
+            Key=item_key(prediction_id),
+            UpdateExpression=f"SET {ItemAttr.NOTIFIED_AT} = :now",
             ConditionExpression=(
-                "attribute_exists(prediction_id) AND attribute_not_exists(notified_at)"
+                f"attribute_exists({ItemAttr.PREDICTION_ID}) AND "
+                f"attribute_not_exists({ItemAttr.NOTIFIED_AT})"
             ),
             ExpressionAttributeValues={":now": utc_now_iso()},
         )
@@ -100,4 +124,6 @@ def claim_notification(table: Any, prediction_id: str) -> bool:
 
 
 def release_notification(table: Any, prediction_id: str) -> None:
-    table.update_item(Key={"prediction_id": prediction_id}, UpdateExpression="REMOVE notified_at")
+    table.update_item(
+        Key=item_key(prediction_id), UpdateExpression=f"REMOVE {ItemAttr.NOTIFIED_AT}"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from common.contracts import most_frequent_first
+from common.contracts import Failure, FailureReason, most_frequent_first
 
 HELP = (
     "Hi! Send me a photo and I will tell you which objects I see in it, "
@@ -41,9 +41,42 @@ def too_big(limit_bytes: int) -> str:
     )
 
 
-def failed(reason: str | None) -> str:
+_FAILURE_REASONS = {
+    FailureReason.NOT_AN_IMAGE: "The file is not an image I can read.",
+    FailureReason.DAMAGED: "The image looks damaged or incomplete. Please send it again.",
+    FailureReason.GONE: "The photo is no longer available. Please send it again.",
+    FailureReason.INVALID_JOB: (
+        "Sorry, something went wrong with this request. Please send the photo again."
+    ),
+    FailureReason.RETRIES_EXHAUSTED: (
+        "Sorry, I could not process this photo right now. Please try again later."
+    ),
+}
+
+
+def failed(failure: Failure | None, legacy_reason: str | None = None) -> str:
+    """The answer to a FAILED prediction. `legacy_reason` is the sentence an item written
+    before failure codes carries instead: it was written for users, so it is relayed."""
+    reason = failure_reason(failure) if failure else legacy_reason
     why = f"\nReason: {reason}" if reason else ""
     return _fit(f"Sorry, I could not detect objects in this photo.{why}", TEXT_LIMIT)
+
+
+def failure_reason(failure: Failure) -> str:
+    if failure.reason is FailureReason.TOO_LARGE:
+        return _too_large(
+            None if failure.size_bytes is None else f"{failure.size_bytes // 1024} KiB"
+        )
+    if failure.reason is FailureReason.TOO_MANY_PIXELS:
+        if failure.width and failure.height:
+            return _too_large(f"{failure.width}×{failure.height} pixels")
+        return _too_large("too many pixels")
+    return _FAILURE_REASONS[failure.reason]
+
+
+def _too_large(detail: str | None) -> str:
+    quoted = f" ({detail})" if detail else ""
+    return f"The image is too large for me{quoted}. Please send a smaller one."
 
 
 def caption(counts: Mapping[str, int]) -> str:

@@ -13,12 +13,13 @@ same caption; only when that is refused too does the caption go alone.
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from pathlib import PurePosixPath
 
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
-from common.contracts import DONE, FAILED, is_prediction_id, predicted_key
+from common.contracts import DONE, FAILED, Prediction, is_prediction_id, predicted_key
 from common.jsonlog import log_context
 from polybot import deps, predictions, replies
 from polybot.telegram import (
@@ -34,6 +35,15 @@ bp = Blueprint("results", __name__)
 AWS_ERRORS = (BotoCoreError, ClientError)
 
 
+class Answer(StrEnum):
+    """What /results did, in its 200 answer."""
+
+    NOTIFIED = "notified"
+    ALREADY_NOTIFIED = "already notified"
+    DROPPED = "dropped (bot blocked)"
+    REJECTED = "rejected by Telegram"
+
+
 class _Unavailable(Exception):
     """S3 or Telegram failed transiently: release the claim and let the worker retry."""
 
@@ -46,29 +56,28 @@ def notify():
     with log_context(prediction_id=pid):
         clients = deps.clients()
         try:
-            item = predictions.get(clients.table, pid)
+            prediction = predictions.get(clients.table, pid)
         except AWS_ERRORS as exc:
             log.warning("reading the item failed: %s", type(exc).__name__)
             return jsonify(error="temporarily unavailable"), 503
-        if item is None:
+        if prediction is None:
             return jsonify(error="unknown predictionId"), 404
-        status = item.get("status")
-        if status not in (DONE, FAILED):
-            return jsonify(error="prediction not finished", status=status), 409
-        with log_context(chat_id=int(item["chat_id"])):
-            return _answer_once(pid, item)
+        if prediction.status not in (DONE, FAILED):
+            return jsonify(error="prediction not finished", status=prediction.status), 409
+        with log_context(chat_id=prediction.chat_id):
+            return _answer_once(prediction)
 
 
-def _answer_once(pid: str, item: dict):
-    clients = deps.clients()
+def _answer_once(prediction: Prediction):
+    clients, pid = deps.clients(), prediction.prediction_id
     try:
-        if item.get("notified_at") or not predictions.claim_notification(clients.table, pid):
-            return jsonify(status="already notified"), 200
+        if prediction.notified_at or not predictions.claim_notification(clients.table, pid):
+            return jsonify(status=Answer.ALREADY_NOTIFIED), 200
     except AWS_ERRORS as exc:
         log.warning("claiming the notification failed: %s", type(exc).__name__)
         return jsonify(error="temporarily unavailable"), 503
     try:
-        outcome = _send(item)
+        outcome = _send(prediction)
     except _Unavailable as exc:
         log.warning("answer not sent, worker should retry: %s", exc)
         try:
@@ -80,15 +89,17 @@ def _answer_once(pid: str, item: dict):
     return jsonify(status=outcome), 200
 
 
-def _send(item: dict) -> str:
+def _send(prediction: Prediction) -> Answer:
     clients = deps.clients()
-    chat_id, reply_to = int(item["chat_id"]), _optional_int(item.get("message_id"))
+    chat_id, reply_to = prediction.chat_id, prediction.message_id
     try:
-        if item["status"] == FAILED:
-            clients.telegram.send_message(chat_id, replies.failed(item.get("error")), reply_to)
-            return "notified"
-        caption = replies.caption(_counts(item))
-        key = _predicted_key(item)
+        if prediction.status == FAILED:
+            text = replies.failed(prediction.failure, prediction.legacy_error)
+            clients.telegram.send_message(chat_id, text, reply_to)
+            return Answer.NOTIFIED
+        # A DONE item always has counts: yolo5/store.py writes them in the update that sets DONE.
+        caption = replies.caption(prediction.counts)
+        key = prediction.predicted_key or predicted_key(prediction.prediction_id)
         image = _annotated_image(key)
         if image is None or not _send_image(
             clients.telegram, chat_id, image, PurePosixPath(key).name, caption, reply_to
@@ -99,11 +110,11 @@ def _send(item: dict) -> str:
     except TelegramBlocked as exc:
         # The user blocked the bot: there is nobody to tell, and retrying will not help.
         log.info("answer dropped: %s", exc)
-        return "dropped (bot blocked)"
+        return Answer.DROPPED
     except TelegramRejected as exc:
         log.error("answer rejected by Telegram: %s", exc)
-        return "rejected by Telegram"
-    return "notified"
+        return Answer.REJECTED
+    return Answer.NOTIFIED
 
 
 def _send_image(
@@ -136,16 +147,6 @@ def _send_image(
         return False
 
 
-def _counts(item: dict) -> dict[str, int]:
-    # Every yolo5 version has written counts in the same update that sets DONE
-    # (yolo5/store.py), so a DONE item always has them; DynamoDB hands them back as Decimals.
-    return {str(k): int(v) for k, v in (item.get("counts") or {}).items()}
-
-
-def _predicted_key(item: dict) -> str:
-    return item.get("predicted_key") or predicted_key(item["prediction_id"])
-
-
 def _annotated_image(key: str) -> bytes | None:
     clients, settings = deps.clients(), deps.settings()
     try:
@@ -159,10 +160,3 @@ def _annotated_image(key: str) -> bytes | None:
         raise _Unavailable(f"reading {key} failed: {exc.response['Error']['Code']}") from None
     except BotoCoreError as exc:
         raise _Unavailable(f"reading {key} failed: {type(exc).__name__}") from None
-
-
-def _optional_int(value: object) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

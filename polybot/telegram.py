@@ -8,7 +8,8 @@ Why it exists:
   5xx and connection errors are retried with capped exponential backoff and jitter,
   403 (the user blocked the bot) and 400 are not retried.
 - A photo Telegram will not take as a photo is a typed outcome (TelegramPhotoRejected), so the
-  caller can send the same bytes as a document without reading Telegram's wording.
+  caller can send the same bytes as a document without reading Telegram's wording; so is a
+  file too big to download (TelegramFileTooBig), so the caller can say so.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ READ_TIMEOUT = 30
 # decoded, which polybot does not do: Telegram's 400 answers them.
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
+# getFile's answer for a file over the download limit ("Bots can download files of up to 20MB
+# in size", https://core.telegram.org/bots/api#getfile) is a 400 whose description is "Bad
+# Request: file is too big", with no other marker: get_file() is the one place that reads it.
+_FILE_TOO_BIG = "file is too big"
 
 
 class TelegramError(Exception):
@@ -55,7 +60,11 @@ class TelegramBlocked(TelegramError):
 
 
 class TelegramRejected(TelegramError):
-    """A permanent refusal (400 and other 4xx), e.g. 'file is too big'."""
+    """A permanent refusal (400 and other 4xx)."""
+
+
+class TelegramFileTooBig(TelegramRejected):
+    """getFile refused: the file is over the Bot API's download limit."""
 
 
 class TelegramPhotoRejected(TelegramRejected):
@@ -123,7 +132,13 @@ class TelegramClient:
 
     # --- the calls polybot makes -------------------------------------------------------
     def get_file(self, file_id: str) -> tuple[str, int | None]:
-        info = self._call("getFile", self.bot.get_file, file_id)
+        """Raises TelegramFileTooBig when the file is over Telegram's download limit."""
+        try:
+            info = self._call("getFile", self.bot.get_file, file_id)
+        except TelegramRejected as exc:
+            if exc.status == 400 and _FILE_TOO_BIG in exc.reason.lower():
+                raise TelegramFileTooBig(exc.method, exc.reason, exc.status) from None
+            raise
         return info.file_path, info.file_size
 
     def download_file(self, file_path: str) -> bytes:

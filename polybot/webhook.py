@@ -11,12 +11,13 @@ from __future__ import annotations
 import hmac
 import logging
 import string
+from enum import StrEnum
 
 from flask import Blueprint, abort, jsonify, request
 
 from common.jsonlog import log_context
 from polybot import deps, intake, replies
-from polybot.intake import PhotoRef, TryAgain
+from polybot.intake import PhotoOutcome, PhotoRef, TryAgain
 from polybot.settings import WEBHOOK_PATH
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,16 @@ IMAGE_EXTENSIONS = {
 
 
 _EXT_CHARS = frozenset(string.ascii_lowercase + string.digits)
+
+
+class Routed(StrEnum):
+    """What became of an update that carries no photo."""
+
+    EDITED = "edited message"
+    IGNORED = "ignored"
+    NOT_AN_IMAGE = "not an image"
+    HELP = "help"
+    UNSUPPORTED = "unsupported"
 
 
 def _is_int(value: object) -> bool:
@@ -61,22 +72,22 @@ def receive():
     return jsonify(ok=True, outcome=outcome)
 
 
-def _route(update: dict) -> str:
+def _route(update: dict) -> Routed | PhotoOutcome:
     message = update.get("message")
     if message is None:
         edited = update.get("edited_message")
         chat_id, message_id = _chat_and_message(edited)
         if chat_id is not None:
             intake.tell(deps.clients(), chat_id, replies.EDITED, message_id)
-            return "edited message"
+            return Routed.EDITED
         # Channel posts, callbacks, membership changes...: nobody to answer (posting into a
         # channel would be public), so they are acknowledged and ignored.
         log.info("ignored update without a message")
-        return "ignored"
+        return Routed.IGNORED
     chat_id, message_id = _chat_and_message(message)
     if chat_id is None:
         log.warning("message without a usable chat or message_id ignored")
-        return "ignored"
+        return Routed.IGNORED
     with log_context(chat_id=chat_id, message_id=message_id):
         return _route_message(update["update_id"], chat_id, message_id, message)
 
@@ -90,7 +101,9 @@ def _chat_and_message(message: object) -> tuple[int | None, int | None]:
     return chat_id, message_id
 
 
-def _route_message(update_id: int, chat_id: int, message_id: int, message: dict) -> str:
+def _route_message(
+    update_id: int, chat_id: int, message_id: int, message: dict
+) -> Routed | PhotoOutcome:
     clients, settings = deps.clients(), deps.settings()
     ref_fields = {"chat_id": chat_id, "message_id": message_id, "update_id": update_id}
     photo = _largest_photo(message.get("photo"))
@@ -112,12 +125,12 @@ def _route_message(update_id: int, chat_id: int, message_id: int, message: dict)
             )
             return intake.handle_photo(clients, settings, ref)
         intake.tell(clients, chat_id, replies.NOT_AN_IMAGE, message_id)
-        return "not an image"
+        return Routed.NOT_AN_IMAGE
     if isinstance(message.get("text"), str):
         intake.tell(clients, chat_id, replies.HELP, message_id)
-        return "help"
+        return Routed.HELP
     intake.tell(clients, chat_id, replies.UNSUPPORTED, message_id)
-    return "unsupported"
+    return Routed.UNSUPPORTED
 
 
 def _largest_photo(sizes: object) -> dict | None:

@@ -133,7 +133,7 @@ def rehearse(args, report: Report, work: Path) -> None:
                 notes.append(f"{service} " + ", ".join(f"{r.event} {r.seconds:.0f}s" for r in runs))
                 if service == "polybot":
                     stages.check_polybot(log)
-                    stages.register_webhook(hook_env, log)
+                    stages.run_webhook_command(hook_env, log)
             stages.send_photo(emu)
             stages.wait_for_answers(emu, 1, 120)
             notes.append("a photo sent through the emulator was answered")

@@ -272,7 +272,7 @@ def check_polybot(log: Path) -> None:
         out.write(f"\npolybot runs as uid {uid}; HEALTHCHECK passed; /healthz answers\n")
 
 
-def register_webhook(env, log: Path) -> None:
+def run_webhook_command(env, log: Path) -> None:
     """What the pipeline's polybot deploy step has SSM Run Command do on an instance of the
     new fleet (delivery/webhook.py), with the same command."""
     sh(shlex.split(WEBHOOK_COMMAND), log, env=env)

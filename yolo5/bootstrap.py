@@ -7,18 +7,21 @@ import logging
 import boto3
 
 from common.jsonlog import configure_logging
-from yolo5.heartbeat import VisibilityKeeper
+from yolo5.backends import ObjectDetector
 from yolo5.notifier import ResultsNotifier
 from yolo5.processing import JobProcessor, Limits
 from yolo5.queue import JobsQueue
 from yolo5.settings import Settings
 from yolo5.store import PredictionStore
+from yolo5.visibility import VisibilityKeeper
 from yolo5.worker import Worker
 
 logger = logging.getLogger(__name__)
 
 
-def build_worker(settings: Settings, detector, session: boto3.Session | None = None) -> Worker:
+def build_worker(
+    settings: Settings, detector: ObjectDetector, session: boto3.Session | None = None
+) -> Worker:
     session = session or boto3.Session(region_name=settings.aws_region)
     queue = JobsQueue(session.client("sqs"), settings.jobs_queue_url)
     max_receive, visibility = queue.limits(settings.max_receive_count)
@@ -30,19 +33,16 @@ def build_worker(settings: Settings, detector, session: boto3.Session | None = N
         queue=queue,
         keeper=keeper,
         model_name=settings.model_name,
-        limits=Limits(
-            settings.max_image_bytes, settings.max_image_pixels, max_receive, settings.images_bucket
-        ),
+        limits=Limits(settings.max_image_bytes, settings.max_image_pixels, max_receive),
+        images_bucket=settings.images_bucket,
     )
     logger.info("maxReceiveCount=%s visibility=%ss", max_receive, visibility)
     return Worker(
-        queue,
-        processor,
-        keeper,
-        detector,
-        settings.batch_size,
-        settings.wait_seconds,
-        settings.health_file,
+        processor=processor,
+        detector=detector,
+        batch_size=settings.batch_size,
+        wait_seconds=settings.wait_seconds,
+        health_file=settings.health_file,
     )
 
 

@@ -1,8 +1,8 @@
 """Turn untrusted image bytes into an RGB array the model can take, or say why not.
 
-Every failure here is permanent (the same bytes will fail again) and carries a reason the user
-can read. Pillow is told nothing global: the pixel limit is checked on the header, before the
-pixels are decoded, so a decompression bomb never gets allocated.
+Every failure here is permanent (the same bytes will fail again) and carries a FailureReason,
+with the size polybot's reply quotes. Pillow is told nothing global: the pixel limit is checked
+on the header, before the pixels are decoded, so a decompression bomb never gets allocated.
 """
 
 from __future__ import annotations
@@ -15,21 +15,18 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from common.contracts import FailureReason
 from yolo5.errors import PermanentJobError
 
 logger = logging.getLogger(__name__)
-
-NOT_AN_IMAGE = "The file is not an image I can read."
-TOO_BIG = "The image is too large for me ({detail}). Please send a smaller one."
-BROKEN = "The image looks damaged or incomplete. Please send it again."
 
 
 def decode_rgb(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
     """Decode to an H×W×3 uint8 RGB array: EXIF-upright, first frame, any mode."""
     if not data:
-        raise PermanentJobError(NOT_AN_IMAGE)
+        raise PermanentJobError(FailureReason.NOT_AN_IMAGE)
     if len(data) > max_bytes:
-        raise PermanentJobError(TOO_BIG.format(detail=f"{len(data) // 1024} KiB"))
+        raise PermanentJobError(FailureReason.TOO_LARGE, size_bytes=len(data))
     try:
         # Pillow's own bomb check warns, then errors at 2x its global limit; we apply ours
         # explicitly below, so silence its warning and keep its hard error as a backstop.
@@ -37,18 +34,18 @@ def decode_rgb(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise PermanentJobError(NOT_AN_IMAGE) from None
+        raise PermanentJobError(FailureReason.NOT_AN_IMAGE) from None
     except Image.DecompressionBombError:
-        raise PermanentJobError(TOO_BIG.format(detail="too many pixels")) from None
+        raise PermanentJobError(FailureReason.TOO_MANY_PIXELS) from None
     except (OSError, ValueError, SyntaxError) as exc:
         logger.info("image header rejected: %s", exc)
-        raise PermanentJobError(NOT_AN_IMAGE) from None
+        raise PermanentJobError(FailureReason.NOT_AN_IMAGE) from None
     with image:
         width, height = image.size
         if width < 1 or height < 1:
-            raise PermanentJobError(NOT_AN_IMAGE)
+            raise PermanentJobError(FailureReason.NOT_AN_IMAGE)
         if width * height > max_pixels:
-            raise PermanentJobError(TOO_BIG.format(detail=f"{width}×{height} pixels"))
+            raise PermanentJobError(FailureReason.TOO_MANY_PIXELS, width=width, height=height)
         if image.format == "JPEG" and image.mode == "RGB":
             array = _decode_plain_jpeg(data, width, height)
             if array is not None:
@@ -79,9 +76,9 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Truncated files, bad compressed data and corrupt headers all end up here.
         logger.info("image decode failed: %s", exc)
-        raise PermanentJobError(BROKEN) from None
+        raise PermanentJobError(FailureReason.DAMAGED) from None
     except Image.DecompressionBombError:
-        raise PermanentJobError(TOO_BIG.format(detail="too many pixels")) from None
+        raise PermanentJobError(FailureReason.TOO_MANY_PIXELS) from None
     return array
 
 

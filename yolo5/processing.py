@@ -3,8 +3,9 @@
 prepare() (I/O thread): validate the body, skip finished items, download and decode.
 complete() (I/O thread): upload the annotated image, mark DONE, notify polybot, delete.
 settle() (I/O thread): everything that needs no model: finished items, failures.
-The model itself runs in between, on the worker's main thread. No stage raises: each ends in
-an outcome, and failure bookkeeping (permanent, transient, last attempt) lives in _fail().
+The model itself runs in between, on the worker's main thread (Worker.run_job). No stage
+raises: each ends in an outcome, and failure bookkeeping (permanent, transient, last attempt)
+lives in _fail().
 """
 
 from __future__ import annotations
@@ -17,21 +18,27 @@ from dataclasses import dataclass
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.contracts import DONE, FAILED, InvalidJob, Job, is_prediction_id, predicted_key
+from common.contracts import (
+    DONE,
+    FAILED,
+    Failure,
+    FailureReason,
+    InvalidJob,
+    Job,
+    is_prediction_id,
+    predicted_key,
+)
 from common.jsonlog import log_context
 from yolo5.detector import Detection
 from yolo5.errors import PermanentJobError
-from yolo5.heartbeat import VisibilityKeeper
-from yolo5.images import TOO_BIG, decode_rgb
+from yolo5.images import decode_rgb
 from yolo5.notifier import Notified, ResultsNotifier
 from yolo5.queue import JobsQueue, Message
 from yolo5.store import PredictionStore
+from yolo5.visibility import VisibilityKeeper
 
 logger = logging.getLogger(__name__)
 
-GONE = "The photo is no longer available. Please send it again."
-UNREADABLE_JOB = "Sorry, something went wrong with this request. Please send the photo again."
-GAVE_UP = "Sorry, I could not process this photo right now. Please try again later."
 _MISSING = ("NoSuchKey", "404", "NotFound")
 
 
@@ -54,7 +61,6 @@ class Limits:
     max_image_bytes: int
     max_image_pixels: int
     max_receive_count: int
-    images_bucket: str | None = None
 
 
 class JobProcessor:
@@ -67,6 +73,7 @@ class JobProcessor:
         keeper: VisibilityKeeper,
         model_name: str,
         limits: Limits,
+        images_bucket: str | None = None,
     ) -> None:
         self.s3 = s3
         self.store = store
@@ -75,30 +82,14 @@ class JobProcessor:
         self.keeper = keeper
         self.model_name = model_name
         self.limits = limits
-
-    def process(self, message: Message, detector) -> str:
-        """The whole path in one thread: what the worker does, minus the overlap."""
-        prepared = self.prepare(message)
-        if prepared.image is None:
-            return self.settle(prepared)
-        return self.run_model(prepared, detector)
-
-    def run_model(self, prepared: Prepared, detector) -> str:
-        with log_context(prediction_id=prepared.prediction_id):
-            try:
-                detection = detector.detect(prepared.image)
-            except Exception as exc:  # a poison image must not stop the worker
-                logger.exception("inference failed")
-                prepared.error = exc
-                return self.settle(prepared)
-        return self.complete(prepared, detection)
+        self.images_bucket = images_bucket  # when set, the only bucket a job may name
 
     def prepare(self, message: Message) -> Prepared:
         prepared = Prepared(message)
         try:
             prepared.job = job = Job.from_json(message.body)
             with log_context(prediction_id=job.prediction_id, chat_id=job.chat_id):
-                if self.limits.images_bucket and job.bucket != self.limits.images_bucket:
+                if self.images_bucket and job.bucket != self.images_bucket:
                     raise InvalidJob(f"job names bucket {job.bucket!r}")
                 status = self.store.status_of(job.prediction_id)
                 if status in (DONE, FAILED):
@@ -112,7 +103,7 @@ class JobProcessor:
                 )
         except InvalidJob as exc:
             logger.warning("invalid job %s: %s", message.message_id, exc)
-            prepared.error = PermanentJobError(UNREADABLE_JOB)
+            prepared.error = PermanentJobError(FailureReason.INVALID_JOB)
         except Exception as exc:  # noqa: BLE001 - classified in _fail; the loop must go on
             prepared.error = exc
         return prepared
@@ -165,10 +156,10 @@ class JobProcessor:
         exc = prepared.error
         last = prepared.message.receive_count >= self.limits.max_receive_count
         if isinstance(exc, PermanentJobError):
-            reason = exc.reason
-            logger.warning("permanent failure: %s", reason)
+            failure = exc.failure
+            logger.warning("permanent failure: %s", failure)
         elif last:
-            reason = GAVE_UP
+            failure = Failure(FailureReason.RETRIES_EXHAUSTED)
             logger.error(
                 "failed on the last allowed attempt (%s): %s",
                 prepared.message.receive_count,
@@ -185,7 +176,7 @@ class JobProcessor:
             )
             return self._delete(prepared, "dropped")
         try:
-            self.store.mark_failed(pid, reason, prepared.job)
+            self.store.mark_failed(pid, failure, prepared.job)
         except (ClientError, BotoCoreError) as store_exc:
             logger.warning("could not record the failure: %s", _describe(store_exc))
             self.keeper.untrack(prepared.message)
@@ -227,13 +218,12 @@ class JobProcessor:
             response = self.s3.get_object(Bucket=job.bucket, Key=job.image_key)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in _MISSING:
-                raise PermanentJobError(GONE) from None
+                raise PermanentJobError(FailureReason.GONE) from None
             raise  # anything but a PermanentJobError is retried: _fail()
         body = response["Body"]
         if response.get("ContentLength", 0) > self.limits.max_image_bytes:
             body.close()
-            size = f"{response['ContentLength'] // 1024} KiB"
-            raise PermanentJobError(TOO_BIG.format(detail=size))
+            raise PermanentJobError(FailureReason.TOO_LARGE, size_bytes=response["ContentLength"])
         return body.read(self.limits.max_image_bytes + 1)
 
 

@@ -12,11 +12,21 @@ from decimal import Decimal
 
 from botocore.exceptions import ClientError
 
-from common.contracts import DONE, FAILED, ITEM_TTL_SECONDS, PENDING, Job, utc_now_iso
+from common.contracts import (
+    DONE,
+    FAILED,
+    ITEM_TTL_SECONDS,
+    PENDING,
+    Failure,
+    ItemAttr,
+    Job,
+    item_key,
+    utc_now_iso,
+)
 
 logger = logging.getLogger(__name__)
 
-_UNFINISHED = "attribute_not_exists(prediction_id) OR #status = :pending"
+_UNFINISHED = f"attribute_not_exists({ItemAttr.PREDICTION_ID}) OR #{ItemAttr.STATUS} = :pending"
 
 
 class PredictionStore:
@@ -25,12 +35,12 @@ class PredictionStore:
 
     def status_of(self, prediction_id: str) -> str | None:
         item = self._table.get_item(
-            Key={"prediction_id": prediction_id},
+            Key=item_key(prediction_id),
             ProjectionExpression="#status",
-            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeNames={"#status": ItemAttr.STATUS},  # a DynamoDB reserved word
             ConsistentRead=True,
         ).get("Item")
-        return None if item is None else item.get("status")
+        return None if item is None else item.get(ItemAttr.STATUS)
 
     def mark_done(
         self,
@@ -42,64 +52,40 @@ class PredictionStore:
         predicted_key: str,
     ) -> bool:
         """True if this call finished the item; False if it was already finished."""
-        values = {
-            ":done": DONE,
-            ":labels": [_decimal_label(label) for label in labels],
-            ":counts": counts,
-            ":model": model,
-            ":ms": Decimal(str(round(inference_ms, 1))),
-            ":predicted": predicted_key,
-        }
         return self._finish(
             job.prediction_id,
-            "#status = :done, labels = :labels, counts = :counts, model = :model, "
-            "inference_ms = :ms, predicted_key = :predicted",
-            values,
+            {
+                ItemAttr.LABELS: [_decimal_label(label) for label in labels],
+                ItemAttr.COUNTS: counts,
+                ItemAttr.MODEL: model,
+                ItemAttr.INFERENCE_MS: Decimal(str(round(inference_ms, 1))),
+                ItemAttr.PREDICTED_KEY: predicted_key,
+            },
+            DONE,
             job,
         )
 
-    def mark_failed(self, prediction_id: str, reason: str, job: Job | None = None) -> bool:
-        return self._finish(
-            prediction_id,
-            "#status = :failed, #error = :error",
-            {":failed": FAILED, ":error": reason},
-            job,
-            {"#error": "error"},
-        )
+    def mark_failed(self, prediction_id: str, failure: Failure, job: Job | None = None) -> bool:
+        return self._finish(prediction_id, failure.to_item(), FAILED, job)
 
-    def _finish(
-        self,
-        prediction_id: str,
-        assignments: str,
-        values: dict,
-        job: Job | None,
-        names: dict | None = None,
-    ) -> bool:
-        values = {**values, ":pending": PENDING, ":now": utc_now_iso()}
-        assignments += ", completed_at = :now"
-        if job is not None:
-            # Only matters when polybot's PENDING item is missing: keep the item complete.
-            assignments += (
-                ", chat_id = if_not_exists(chat_id, :chat), "
-                "original_key = if_not_exists(original_key, :original), "
-                "created_at = if_not_exists(created_at, :requested), "
-                "expires_at = if_not_exists(expires_at, :expires)"
-            )
-            values.update(
-                {
-                    ":chat": job.chat_id,
-                    ":original": job.image_key,
-                    ":requested": job.requested_at,
-                    ":expires": int(time.time()) + ITEM_TTL_SECONDS,
-                }
-            )
+    def _finish(self, prediction_id: str, attrs: dict, status: str, job: Job | None) -> bool:
+        """SET `attrs`, the status and completed_at, only on an unfinished item."""
+        attrs = {**attrs, ItemAttr.STATUS: status, ItemAttr.COMPLETED_AT: utc_now_iso()}
+        # Only matters when polybot's PENDING item is missing: keep the item complete.
+        kept = {} if job is None else _pending_attrs(job)
+        # Every name goes through a #placeholder: some (status) are DynamoDB reserved words.
+        assignments = [f"#{name} = :{name}" for name in attrs]
+        assignments += [f"#{name} = if_not_exists(#{name}, :{name})" for name in kept]
         try:
             self._table.update_item(
-                Key={"prediction_id": prediction_id},
-                UpdateExpression="SET " + assignments,
+                Key=item_key(prediction_id),
+                UpdateExpression="SET " + ", ".join(assignments),
                 ConditionExpression=_UNFINISHED,
-                ExpressionAttributeNames={"#status": "status", **(names or {})},
-                ExpressionAttributeValues=values,
+                ExpressionAttributeNames={f"#{name}": name for name in {**attrs, **kept}},
+                ExpressionAttributeValues={
+                    ":pending": PENDING,
+                    **{f":{name}": value for name, value in {**attrs, **kept}.items()},
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -107,6 +93,16 @@ class PredictionStore:
                 return False
             raise
         return True
+
+
+def _pending_attrs(job: Job) -> dict:
+    """What polybot's PENDING item would hold that the job can tell."""
+    return {
+        ItemAttr.CHAT_ID: job.chat_id,
+        ItemAttr.ORIGINAL_KEY: job.image_key,
+        ItemAttr.CREATED_AT: job.requested_at,
+        ItemAttr.EXPIRES_AT: int(time.time()) + ITEM_TTL_SECONDS,
+    }
 
 
 def _decimal_label(label: dict) -> dict:

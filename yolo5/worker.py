@@ -26,9 +26,11 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from yolo5.heartbeat import VisibilityKeeper
+from common.jsonlog import log_context
+from yolo5.backends import ObjectDetector
 from yolo5.processing import JobProcessor, Prepared
 from yolo5.queue import JobsQueue, Message
+from yolo5.visibility import VisibilityKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +51,19 @@ class ForcedShutdown(BaseException):  # escapes `except Exception` on purpose
 
 
 class Worker:
+    """The loop around one JobProcessor. It uses the processor's queue and visibility keeper,
+    so the loop and the stages cannot be wired to different ones."""
+
     def __init__(
         self,
-        queue: JobsQueue,
+        *,
         processor: JobProcessor,
-        keeper: VisibilityKeeper,
-        detector,
+        detector: ObjectDetector,
         batch_size: int,
         wait_seconds: int,
         health_file: Path,
     ) -> None:
-        self.queue = queue
         self.processor = processor
-        self.keeper = keeper
         self.detector = detector
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
@@ -75,13 +77,21 @@ class Worker:
         self._fetching: Future | None = None  # a short poll for the next jobs
         self._finishing: list[Future] = []
 
+    @property
+    def queue(self) -> JobsQueue:
+        return self.processor.queue
+
+    @property
+    def keeper(self) -> VisibilityKeeper:
+        return self.processor.keeper
+
     def work(self) -> int:
         self.bootstrap()
         self._install_signal_handlers()
         failures = 0
         try:
             while not self._stop:
-                self.heartbeat()
+                self.touch_health()
                 try:
                     messages = self._receive()
                 except StopRequested:
@@ -93,7 +103,7 @@ class Worker:
                     time.sleep(delay)
                     continue
                 failures = 0
-                self.process(messages)
+                self.run_until_dry(messages)
         except ForcedShutdown:
             self.forced = True
             released = self.keeper.release_all()
@@ -105,7 +115,7 @@ class Worker:
     def bootstrap(self) -> None:
         self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")
         self.keeper.start()
-        self.heartbeat()
+        self.touch_health()
         logger.info("worker ready: queue %s, batch %s", self.queue.url, self.batch_size)
 
     def teardown(self) -> None:
@@ -118,7 +128,7 @@ class Worker:
             self._pool.shutdown(wait=not self.forced, cancel_futures=True)
         logger.info("worker stopped%s", " (forced)" if self.forced else "")
 
-    def heartbeat(self) -> None:
+    def touch_health(self) -> None:
         """The liveness file the container HEALTHCHECK reads: touched every iteration."""
         try:
             self.health_file.touch()
@@ -133,7 +143,7 @@ class Worker:
         if self._idle:
             raise StopRequested
 
-    def process(self, messages: list[Message]) -> None:
+    def run_until_dry(self, messages: list[Message]) -> None:
         """Run these jobs, and those the lookahead receives meanwhile, until the queue runs dry
         (or a stop is requested); then the caller long-polls."""
         self._received.extend(messages)
@@ -158,13 +168,11 @@ class Worker:
         prepared: Prepared = self._ahead.popleft().result()
         self._refill()
         self._top_up()
-        if prepared.image is None:
-            self._finish(self._pool.submit(self._guarded, self.processor.settle, prepared))
-        elif self._stop:
-            self.keeper.release(prepared.message)
+        if self._stop and prepared.image is not None:
+            self.keeper.release(prepared.message)  # not started: another worker takes it now
         else:
-            self._finish(self._run_model(prepared))
-        self.heartbeat()
+            self._finish(self.run_job(prepared))
+        self.touch_health()
 
     def _refill(self) -> None:
         """Download and decode received jobs on the I/O threads, at most PREFETCH at a time
@@ -227,13 +235,19 @@ class Worker:
         if len(self._finishing) > MAX_FINISHING:
             wait(self._finishing[:-MAX_FINISHING])
 
-    def _run_model(self, prepared: Prepared) -> Future:
-        try:
-            detection = self.detector.detect(prepared.image)
-        except Exception as exc:  # a poison image must not stop the worker
-            logger.exception("inference failed for %s", prepared.prediction_id)
-            prepared.error = exc
+    def run_job(self, prepared: Prepared) -> Future[str]:
+        """A prepared job's turn: the model on this thread, then complete() (or settle(), for a
+        job that needs no model or whose inference failed) on an I/O thread. The future holds
+        the job's outcome."""
+        if prepared.image is None:
             return self._pool.submit(self._guarded, self.processor.settle, prepared)
+        with log_context(prediction_id=prepared.prediction_id):
+            try:
+                detection = self.detector.detect(prepared.image)
+            except Exception as exc:  # a poison image must not stop the worker
+                logger.exception("inference failed")
+                prepared.error = exc
+                return self._pool.submit(self._guarded, self.processor.settle, prepared)
         prepared.image = None  # the detection keeps the pixels until it has drawn on them
         return self._pool.submit(self._guarded, self.processor.complete, prepared, detection)
 

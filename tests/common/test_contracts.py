@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from common import contracts
-from common.contracts import InvalidJob, Job
+from common.contracts import Failure, FailureReason, InvalidJob, ItemAttr, Job, Prediction
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 
@@ -61,6 +61,7 @@ def test_item_fixtures_use_known_statuses_and_keys():
     for name, status in (
         ("item_done.json", contracts.DONE),
         ("item_failed.json", contracts.FAILED),
+        ("item_failed_legacy.json", contracts.FAILED),
     ):
         item = json.loads((FIXTURES / name).read_text(), parse_float=Decimal)
         assert item["status"] == status
@@ -68,6 +69,57 @@ def test_item_fixtures_use_known_statuses_and_keys():
         assert item["original_key"].startswith(f"originals/{item['chat_id']}/")
     done = json.loads((FIXTURES / "item_done.json").read_text(), parse_float=Decimal)
     assert done["counts"] == contracts.counts_of(done["labels"])
+
+
+def load_item_fixture(name: str) -> dict:
+    """As DynamoDB hands an item back: every number a Decimal."""
+    return json.loads((FIXTURES / name).read_text(), parse_float=Decimal, parse_int=Decimal)
+
+
+def test_item_fixtures_use_only_the_contracts_attribute_names():
+    known = {value for name, value in vars(ItemAttr).items() if name.isupper()}
+    for name in ("item_done.json", "item_failed.json", "item_failed_legacy.json"):
+        assert set(load_item_fixture(name)) <= known, name
+
+
+def test_failed_fixture_reads_as_a_typed_failure():
+    prediction = Prediction.from_item(load_item_fixture("item_failed.json"))
+    assert prediction.status == contracts.FAILED
+    assert prediction.failure == Failure(FailureReason.TOO_LARGE, size_bytes=30 * 1024 * 1024)
+    assert prediction.legacy_error is None
+
+
+def test_an_item_from_before_failure_codes_keeps_its_text():
+    prediction = Prediction.from_item(load_item_fixture("item_failed_legacy.json"))
+    assert prediction.failure is None
+    assert prediction.legacy_error == "The file is not an image I can read."
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Failure(FailureReason.GONE),
+        Failure(FailureReason.TOO_LARGE, size_bytes=123),
+        Failure(FailureReason.TOO_MANY_PIXELS, width=8000, height=6000),
+    ],
+)
+def test_failure_round_trips_through_item_attributes(failure):
+    stored = json.loads(json.dumps(failure.to_item()), parse_int=Decimal)
+    assert Failure.from_item(stored) == failure
+    assert set(failure.to_item()) <= {ItemAttr.FAILURE_REASON, ItemAttr.FAILURE_DETAIL}
+
+
+def test_an_unknown_failure_code_reads_as_no_failure():
+    assert Failure.from_item({ItemAttr.FAILURE_REASON: "SOME_FUTURE_REASON"}) is None
+    assert Failure.from_item({}) is None
+
+
+def test_done_fixture_reads_with_int_counts_and_ids():
+    prediction = Prediction.from_item(load_item_fixture("item_done.json"))
+    assert prediction.counts == {"person": 2, "bus": 1}
+    assert all(type(n) is int for n in prediction.counts.values())
+    assert type(prediction.chat_id) is int and prediction.message_id is None
+    assert prediction.predicted_key == contracts.predicted_key(prediction.prediction_id)
 
 
 def test_counts_are_most_frequent_first_then_by_name():

@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from delivery.fleets import SwitchError
-from delivery.webhook import COMMAND, register_webhook
+from delivery.webhook import COMMAND, register_via_ssm
 
 INSTANCE = "i-0123456789abcdef0"
 
@@ -37,7 +37,7 @@ def test_waits_for_the_invocation_to_appear_and_succeed(ssm):
     stub.add_response("get_command_invocation", {"Status": "Success"})
     slept = []
 
-    register_webhook(client, INSTANCE, sleep=slept.append)
+    register_via_ssm(client, INSTANCE, sleep=slept.append)
 
     assert len(slept) == 2
     stub.assert_no_pending_responses()
@@ -51,7 +51,7 @@ def test_a_failed_registration_fails_with_its_output(ssm):
     )
 
     with pytest.raises(SwitchError, match="401 Unauthorized"):
-        register_webhook(client, INSTANCE, sleep=lambda _: None)
+        register_via_ssm(client, INSTANCE, sleep=lambda _: None)
 
 
 def test_other_ssm_errors_are_not_swallowed(ssm):
@@ -59,4 +59,4 @@ def test_other_ssm_errors_are_not_swallowed(ssm):
     stub.add_client_error("get_command_invocation", service_error_code="InvalidInstanceId")
 
     with pytest.raises(client.exceptions.ClientError):
-        register_webhook(client, INSTANCE, sleep=lambda _: None)
+        register_via_ssm(client, INSTANCE, sleep=lambda _: None)

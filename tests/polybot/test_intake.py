@@ -11,7 +11,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from common.contracts import PENDING, Job, is_prediction_id, original_key
 from polybot import replies
-from polybot.intake import prediction_id_for
+from polybot.intake import PhotoOutcome, prediction_id_for
 from tests.polybot.conftest import CHAT_ID, message_update, photo_update, post_update
 from tests.polybot.fakes import api_error, connection_error
 
@@ -101,6 +101,7 @@ def test_too_big_photo_is_refused_with_a_clear_reply(client, bot, jobs, aws, set
         bot.add_file("big", b"x" * (limit + 1), size=100)
     response = post_update(client, update)
     assert response.status_code == 200
+    assert response.get_json()["outcome"] == PhotoOutcome.TOO_BIG
     assert [m["text"] for m in bot.sent("send_message")] == [replies.too_big(limit)]
     assert "20 MB" in replies.too_big(limit)
     assert jobs() == []
@@ -110,6 +111,7 @@ def test_too_big_photo_is_refused_with_a_clear_reply(client, bot, jobs, aws, set
 def test_unfetchable_file_asks_to_resend(client, bot, jobs):
     response = post_update(client, photo_update(104, 15, file_id="unknown"))
     assert response.status_code == 200
+    assert response.get_json()["outcome"] == PhotoOutcome.UNFETCHABLE
     assert [m["text"] for m in bot.sent("send_message")] == [replies.RESEND]
     assert jobs() == []
 
@@ -126,6 +128,8 @@ def test_same_update_twice_creates_one_job_and_one_reply(client, bot, jobs, phot
     first = post_update(client, photo_update(106, 17))
     second = post_update(client, photo_update(106, 17))
     assert (first.status_code, second.status_code) == (200, 200)
+    outcomes = [first.get_json()["outcome"], second.get_json()["outcome"]]
+    assert outcomes == [PhotoOutcome.QUEUED, PhotoOutcome.DUPLICATE]
     assert len(jobs()) == 1
     assert len(bot.sent("send_message")) == 1
     # The redelivery did not even download the photo again.

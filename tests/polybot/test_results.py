@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.contracts import PENDING
+from common.contracts import PENDING, Failure, FailureReason
 from polybot import replies
 from tests.polybot.fakes import api_error, connection_error
 
@@ -35,6 +35,14 @@ def done_item(clients, aws, settings):
 @pytest.fixture
 def failed_item(clients):
     item = fixture_item("item_failed.json")
+    clients.table.put_item(Item=item)
+    return item
+
+
+@pytest.fixture
+def legacy_failed_item(clients):
+    """Written by a worker from before failure codes: the user's sentence, as free text."""
+    item = fixture_item("item_failed_legacy.json")
     clients.table.put_item(Item=item)
     return item
 
@@ -93,9 +101,73 @@ def test_failed_sends_an_apology_with_the_reason(client, bot, failed_item):
     assert post_results(client, failed_item["prediction_id"]).status_code == 200
     [sent] = bot.sent("send_message")
     assert sent["chat_id"] == failed_item["chat_id"]
-    assert sent["text"].startswith("Sorry")
-    assert failed_item["error"] in sent["text"]
+    assert sent["text"] == (
+        "Sorry, I could not detect objects in this photo.\n"
+        "Reason: The image is too large for me (30720 KiB). Please send a smaller one."
+    )
     assert bot.sent("send_photo") == []
+
+
+def test_an_item_from_before_failure_codes_gets_its_reason(client, bot, legacy_failed_item):
+    assert post_results(client, legacy_failed_item["prediction_id"]).status_code == 200
+    [sent] = bot.sent("send_message")
+    assert sent["text"] == (
+        "Sorry, I could not detect objects in this photo.\n"
+        "Reason: The file is not an image I can read."
+    )
+
+
+def test_a_failure_code_this_polybot_does_not_know_gets_the_plain_apology(
+    client, clients, bot, failed_item
+):
+    clients.table.put_item(Item={**failed_item, "failure_reason": "SOME_FUTURE_REASON"})
+    assert post_results(client, failed_item["prediction_id"]).status_code == 200
+    [sent] = bot.sent("send_message")
+    assert sent["text"] == "Sorry, I could not detect objects in this photo."
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (Failure(FailureReason.NOT_AN_IMAGE), "The file is not an image I can read."),
+        (
+            Failure(FailureReason.DAMAGED),
+            "The image looks damaged or incomplete. Please send it again.",
+        ),
+        (
+            Failure(FailureReason.TOO_LARGE, size_bytes=5 * 1024 * 1024 + 1000),
+            "The image is too large for me (5120 KiB). Please send a smaller one.",
+        ),
+        (
+            Failure(FailureReason.TOO_MANY_PIXELS, width=8000, height=6000),
+            "The image is too large for me (8000×6000 pixels). Please send a smaller one.",
+        ),
+        (
+            Failure(FailureReason.TOO_MANY_PIXELS),
+            "The image is too large for me (too many pixels). Please send a smaller one.",
+        ),
+        (
+            Failure(FailureReason.GONE),
+            "The photo is no longer available. Please send it again.",
+        ),
+        (
+            Failure(FailureReason.INVALID_JOB),
+            "Sorry, something went wrong with this request. Please send the photo again.",
+        ),
+        (
+            Failure(FailureReason.RETRIES_EXHAUSTED),
+            "Sorry, I could not process this photo right now. Please try again later.",
+        ),
+    ],
+)
+def test_each_failure_reason_reads_as_the_worker_used_to_write_it(failure, reason):
+    expected = f"Sorry, I could not detect objects in this photo.\nReason: {reason}"
+    assert replies.failed(failure) == expected
+
+
+def test_every_failure_reason_has_words():
+    for reason in FailureReason:
+        assert replies.failure_reason(Failure(reason)), reason
 
 
 def test_second_call_sends_nothing(client, bot, done_item):
@@ -179,7 +251,7 @@ def test_caption_of_very_many_kinds_fits_telegram_limit():
 
 
 def test_failure_text_fits_telegram_message_limit():
-    text = replies.failed("boom " * 2000)
+    text = replies.failed(None, legacy_reason="boom " * 2000)
     assert len(text) <= replies.TEXT_LIMIT == 4096
     assert text.startswith("Sorry") and text.endswith("…")
 

@@ -13,6 +13,7 @@ from polybot.telegram import (
     PHOTO_MAX_BYTES,
     TelegramBlocked,
     TelegramClient,
+    TelegramFileTooBig,
     TelegramPhotoRejected,
     TelegramRejected,
     TelegramUnavailable,
@@ -129,6 +130,21 @@ def test_other_send_photo_failures_keep_their_own_type(bot):
     with pytest.raises(TelegramRejected) as info:
         make(bot, sleeps).send_photo(1, b"x", "cap")
     assert not isinstance(info.value, TelegramPhotoRejected)
+
+
+def test_a_file_too_big_to_download_is_a_typed_outcome(bot):
+    sleeps = []
+    bot.fail("get_file", api_error(400, "Bad Request: file is too big"))
+    with pytest.raises(TelegramFileTooBig) as info:
+        make(bot, sleeps).get_file("big")
+    assert isinstance(info.value, TelegramRejected)
+    assert info.value.method == "getFile" and sleeps == []
+
+
+def test_other_get_file_refusals_are_not_too_big(bot):
+    with pytest.raises(TelegramRejected) as info:
+        make(bot, []).get_file("unknown")  # the fake answers 400 "invalid file_id"
+    assert not isinstance(info.value, TelegramFileTooBig)
 
 
 def test_send_document_names_the_file_and_keeps_the_caption(bot):

@@ -1,11 +1,15 @@
-"""Fixture chain for the worker: moto clients → queue/bucket/table → processor; fakes; model."""
+"""Fixture chain for the worker: moto clients → queue/bucket/table → processor → worker;
+fakes; model."""
 
 from __future__ import annotations
 
 import json
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import boto3
 import pytest
@@ -15,11 +19,12 @@ from common.contracts import PENDING, Job, original_key, utc_now_iso
 from tests.support.images import real_weights, sample_image
 from tests.support.servers import serve_wsgi
 from yolo5.detector import Detection
-from yolo5.heartbeat import VisibilityKeeper
 from yolo5.notifier import ResultsNotifier
 from yolo5.processing import JobProcessor, Limits
 from yolo5.queue import JobsQueue
 from yolo5.store import PredictionStore
+from yolo5.visibility import VisibilityKeeper
+from yolo5.worker import Worker
 
 MAX_RECEIVE = 3
 
@@ -157,13 +162,14 @@ def fake_detector():
     return FakeDetector()
 
 
-def make_processor(aws: Aws, results_url: str, **limits) -> JobProcessor:
+def make_processor(
+    aws: Aws, results_url: str, images_bucket: str | None = None, **limits
+) -> JobProcessor:
     queue = JobsQueue(aws.sqs, aws.queue_url)
     options = {
         "max_image_bytes": 5_000_000,
         "max_image_pixels": 20_000_000,
         "max_receive_count": MAX_RECEIVE,
-        "images_bucket": aws.bucket,
         **limits,
     }
     return JobProcessor(
@@ -174,12 +180,40 @@ def make_processor(aws: Aws, results_url: str, **limits) -> JobProcessor:
         keeper=VisibilityKeeper(queue, 30),
         model_name="yolov5n",
         limits=Limits(**options),
+        images_bucket=images_bucket or aws.bucket,
     )
+
+
+def make_worker(processor: JobProcessor, detector, health_file: Path, batch_size=1) -> Worker:
+    return Worker(
+        processor=processor,
+        detector=detector,
+        batch_size=batch_size,
+        wait_seconds=0,
+        health_file=health_file,
+    )
+
+
+@contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """Between the worker's bootstrap and teardown: its I/O threads and keeper are up."""
+    worker.bootstrap()
+    try:
+        yield worker
+    finally:
+        worker.teardown()
 
 
 @pytest.fixture
 def processor(aws, results):
     return make_processor(aws, results.url)
+
+
+@pytest.fixture
+def worker(processor, fake_detector, tmp_path):
+    """A running worker on `processor` with the fake detector (tests may swap the detector)."""
+    with running(make_worker(processor, fake_detector, tmp_path / "health")) as worker:
+        yield worker
 
 
 @pytest.fixture

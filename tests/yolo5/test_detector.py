@@ -56,10 +56,10 @@ def test_model_is_loaded_once_and_reused(monkeypatch):
 
 def test_loading_the_model_leaves_pillow_open_alone(real_detector):
     """ultralytics patches Image.open to pip-install plugins on unknown bytes; we undo that."""
+    from common.contracts import FailureReason
     from yolo5.errors import PermanentJobError
-    from yolo5.images import NOT_AN_IMAGE
 
     assert Image.open.__module__ == "PIL.Image"
     with pytest.raises(PermanentJobError) as caught:
         decode_rgb(b"<html>not a photo</html>", 10**6, 10**6)
-    assert caught.value.reason == NOT_AN_IMAGE
+    assert caught.value.failure.reason is FailureReason.NOT_AN_IMAGE

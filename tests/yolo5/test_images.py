@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.contracts import Failure, FailureReason
 from tests.support.images import sample_image
 from yolo5.errors import PermanentJobError
-from yolo5.images import BROKEN, NOT_AN_IMAGE, decode_rgb
+from yolo5.images import decode_rgb
 
 LIMIT_BYTES = 10_000_000
 LIMIT_PIXELS = 5_000_000
@@ -95,35 +96,44 @@ def test_pixel_bomb_is_refused_before_decoding():
     # A 1-bit 20000x20000 PNG compresses to a few KB but would be 1.2 GB as RGB.
     bomb = encode(Image.new("1", (20000, 20000)), "PNG")
     assert len(bomb) < 200_000
-    with pytest.raises(PermanentJobError, match="too large"):
+    with pytest.raises(PermanentJobError) as refused:
         decode(bomb)
+    assert refused.value.failure.reason is FailureReason.TOO_MANY_PIXELS
+
+
+def test_pixel_limit_quotes_the_dimensions():
+    with pytest.raises(PermanentJobError) as refused:
+        decode_rgb(encode(Image.new("RGB", (200, 100)), "PNG"), 10**6, 200 * 100 - 1)
+    assert refused.value.failure == Failure(FailureReason.TOO_MANY_PIXELS, width=200, height=100)
 
 
 def test_byte_limit():
-    with pytest.raises(PermanentJobError, match="too large"):
-        decode_rgb(encode(gradient("RGB"), "PNG"), 100, LIMIT_PIXELS)
+    data = encode(gradient("RGB"), "PNG")
+    with pytest.raises(PermanentJobError) as refused:
+        decode_rgb(data, 100, LIMIT_PIXELS)
+    assert refused.value.failure == Failure(FailureReason.TOO_LARGE, size_bytes=len(data))
 
 
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"", NOT_AN_IMAGE),
-        (b"<!doctype html><html><body>hi</body></html>", NOT_AN_IMAGE),
-        (b"\x00" * 1000, NOT_AN_IMAGE),
+        (b"", FailureReason.NOT_AN_IMAGE),
+        (b"<!doctype html><html><body>hi</body></html>", FailureReason.NOT_AN_IMAGE),
+        (b"\x00" * 1000, FailureReason.NOT_AN_IMAGE),
     ],
     ids=["zero_bytes", "html", "zeros"],
 )
 def test_not_an_image(data, reason):
     with pytest.raises(PermanentJobError) as caught:
         decode(data)
-    assert caught.value.reason == reason
+    assert caught.value.failure == Failure(reason)
 
 
 def test_truncated_jpeg_is_refused_with_a_reason():
     data = sample_image("bus.jpg").read_bytes()
     with pytest.raises(PermanentJobError) as caught:
         decode(data[: len(data) // 3])
-    assert caught.value.reason == BROKEN
+    assert caught.value.failure == Failure(FailureReason.DAMAGED)
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
@@ -149,4 +159,4 @@ def test_a_truncated_jpeg_is_refused_not_grey_filled_by_the_opencv_path():
     data = sample_image("bus.jpg").read_bytes()
     with pytest.raises(PermanentJobError) as refused:
         decode(data[: len(data) // 2])
-    assert refused.value.reason == BROKEN
+    assert refused.value.failure == Failure(FailureReason.DAMAGED)

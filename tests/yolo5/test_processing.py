@@ -1,9 +1,15 @@
-"""The whole job path against moto, with a fake detector and a stub polybot over real HTTP."""
+"""The whole job path against moto, with a fake detector and a stub polybot over real HTTP.
+
+Each job goes down the path production runs: prepare(), then the worker's run_job() (the
+model, then complete() or settle() on an I/O thread). The lookahead around it is tested in
+test_worker.py and test_worker_overlap.py.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,12 +17,20 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from PIL import Image
 
-from common.contracts import DONE, FAILED, PENDING, Job, predicted_key
+from common.contracts import (
+    DONE,
+    FAILED,
+    PENDING,
+    Failure,
+    FailureReason,
+    Job,
+    predicted_key,
+)
+from common.jsonlog import JsonFormatter
 from tests.support.images import sample_image
-from tests.yolo5.conftest import MAX_RECEIVE, make_processor
-from yolo5.images import NOT_AN_IMAGE
-from yolo5.processing import GAVE_UP, GONE, UNREADABLE_JOB
-from yolo5.queue import JobsQueue
+from tests.yolo5.conftest import MAX_RECEIVE, make_processor, make_worker, running
+from yolo5.queue import JobsQueue, Message
+from yolo5.worker import Worker
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 
@@ -32,13 +46,17 @@ def release_and_receive(aws, message):
     return receive(aws)
 
 
-def test_whole_path_marks_done_uploads_notifies_and_deletes(
-    aws, processor, results, fake_detector, bus_bytes
-):
+def run(worker: Worker, message: Message) -> str:
+    """One job as the worker runs it: prepare() (an I/O thread's part), then run_job(); the
+    job's outcome once its completion is over."""
+    return worker.run_job(worker.processor.prepare(message)).result(timeout=60)
+
+
+def test_whole_path_marks_done_uploads_notifies_and_deletes(aws, worker, results, bus_bytes):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
 
-    outcome = processor.process(receive(aws), fake_detector)
+    outcome = run(worker, receive(aws))
 
     assert outcome == "done"
     item = aws.item(job.prediction_id)
@@ -52,13 +70,11 @@ def test_whole_path_marks_done_uploads_notifies_and_deletes(
     assert aws.queue_depth() == 0
 
 
-def test_done_item_has_the_keys_and_types_of_the_contract_fixture(
-    aws, processor, fake_detector, bus_bytes
-):
+def test_done_item_has_the_keys_and_types_of_the_contract_fixture(aws, worker, bus_bytes):
     expected = json.loads((FIXTURES / "item_done.json").read_text(), parse_float=Decimal)
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
-    processor.process(receive(aws), fake_detector)
+    run(worker, receive(aws))
 
     item = aws.item(job.prediction_id)
     assert set(item) == set(expected)
@@ -69,10 +85,10 @@ def test_done_item_has_the_keys_and_types_of_the_contract_fixture(
     assert set(item["labels"][0]) == set(expected["labels"][0])
 
 
-def test_item_missing_is_created_complete(aws, processor, fake_detector, bus_bytes):
+def test_item_missing_is_created_complete(aws, worker, bus_bytes):
     job = aws.put_photo(bus_bytes, pending=False)
     aws.send(job.to_json())
-    processor.process(receive(aws), fake_detector)
+    run(worker, receive(aws))
     item = aws.item(job.prediction_id)
     assert item["status"] == DONE
     assert item["chat_id"] == job.chat_id
@@ -80,16 +96,16 @@ def test_item_missing_is_created_complete(aws, processor, fake_detector, bus_byt
     assert "expires_at" in item
 
 
-def test_contract_job_fixture_is_processed(aws, results, fake_detector, bus_bytes):
+def test_contract_job_fixture_is_processed(aws, results, fake_detector, bus_bytes, tmp_path):
     body = (FIXTURES / "job_v1.json").read_text()
     job = Job.from_json(body)
     aws.s3.create_bucket(Bucket=job.bucket)
     aws.s3.put_object(Bucket=job.bucket, Key=job.image_key, Body=bus_bytes)
     aws.send(body)
 
-    outcome = make_processor(aws, results.url, images_bucket=job.bucket).process(
-        receive(aws), fake_detector
-    )
+    processor = make_processor(aws, results.url, images_bucket=job.bucket)
+    with running(make_worker(processor, fake_detector, tmp_path / "health")) as worker:
+        outcome = run(worker, receive(aws))
     assert outcome == "done"
     assert aws.item(job.prediction_id)["status"] == DONE
     assert results.calls == [job.prediction_id]
@@ -104,15 +120,15 @@ def _job_with(aws, bus_bytes, **changes) -> tuple[Job, str]:
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
-        ("unknown_version", UNREADABLE_JOB),
-        ("missing_object", GONE),
-        ("not_an_image", NOT_AN_IMAGE),
-        ("other_bucket", UNREADABLE_JOB),
-        ("bad_chat_id", UNREADABLE_JOB),
+        ("unknown_version", FailureReason.INVALID_JOB),
+        ("missing_object", FailureReason.GONE),
+        ("not_an_image", FailureReason.NOT_AN_IMAGE),
+        ("other_bucket", FailureReason.INVALID_JOB),
+        ("bad_chat_id", FailureReason.INVALID_JOB),
     ],
 )
 def test_permanent_failure_marks_failed_notifies_and_deletes(
-    aws, processor, results, fake_detector, bus_bytes, case, reason
+    aws, worker, results, fake_detector, bus_bytes, case, reason
 ):
     job, body = _job_with(aws, bus_bytes)
     if case == "unknown_version":
@@ -127,20 +143,20 @@ def test_permanent_failure_marks_failed_notifies_and_deletes(
         body = json.dumps({**json.loads(body), "chat_id": "777"})
     aws.send(body)
 
-    outcome = processor.process(receive(aws), fake_detector)
+    outcome = run(worker, receive(aws))
 
     assert outcome == "failed"
     item = aws.item(job.prediction_id)
     assert item["status"] == FAILED
-    assert item["error"] == reason
+    assert Failure.from_item(item) == Failure(reason)
     assert results.calls == [job.prediction_id]
     assert aws.queue_depth() == 0
     assert fake_detector.calls == 0
 
 
-def test_garbage_body_without_an_id_is_dropped(aws, processor, results, fake_detector):
+def test_garbage_body_without_an_id_is_dropped(aws, worker, results):
     aws.send("this is not json")
-    assert processor.process(receive(aws), fake_detector) == "dropped"
+    assert run(worker, receive(aws)) == "dropped"
     assert results.calls == []
     assert aws.queue_depth() == 0
 
@@ -163,63 +179,59 @@ NETWORK = EndpointConnectionError(endpoint_url="https://s3.example")
 
 
 @pytest.mark.parametrize("exc", [THROTTLED, NETWORK], ids=["throttled", "network"])
-def test_transient_failure_leaves_the_message(
-    aws, processor, results, fake_detector, bus_bytes, exc
-):
+def test_transient_failure_leaves_the_message(aws, processor, worker, results, bus_bytes, exc):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     processor.s3 = FailingS3(aws.s3, exc)
 
-    assert processor.process(receive(aws), fake_detector) == "retry"
+    assert run(worker, receive(aws)) == "retry"
     assert aws.item(job.prediction_id)["status"] == PENDING
     assert results.calls == []
     assert aws.queue_depth() == 1
 
 
 def test_polybot_down_leaves_the_message_and_redelivery_only_notifies(
-    aws, processor, results, fake_detector, bus_bytes
+    aws, worker, results, fake_detector, bus_bytes
 ):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     results.default = 503
     message = receive(aws)
-    assert processor.process(message, fake_detector) == "retry"
+    assert run(worker, message) == "retry"
     assert aws.item(job.prediction_id)["status"] == DONE
     assert len(results.calls) == 3  # bounded retries
     assert aws.queue_depth() == 1
 
     results.default = 200
-    assert processor.process(release_and_receive(aws, message), fake_detector) == "renotified"
+    assert run(worker, release_and_receive(aws, message)) == "renotified"
     assert fake_detector.calls == 1
     assert aws.queue_depth() == 0
 
 
-def test_polybot_rejecting_the_id_is_final(aws, processor, results, fake_detector, bus_bytes):
+def test_polybot_rejecting_the_id_is_final(aws, worker, results, bus_bytes):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     results.default = 404
-    assert processor.process(receive(aws), fake_detector) == "done"
+    assert run(worker, receive(aws)) == "done"
     assert results.calls == [job.prediction_id]
     assert aws.queue_depth() == 0
 
 
-def test_last_attempt_records_failed_and_tells_the_user(
-    aws, processor, results, fake_detector, bus_bytes
-):
+def test_last_attempt_records_failed_and_tells_the_user(aws, processor, worker, results, bus_bytes):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     processor.s3 = FailingS3(aws.s3, THROTTLED)
     message = receive(aws)
-    outcomes = [processor.process(message, fake_detector)]
+    outcomes = [run(worker, message)]
     for _ in range(MAX_RECEIVE - 1):
         message = release_and_receive(aws, message)
-        outcomes.append(processor.process(message, fake_detector))
+        outcomes.append(run(worker, message))
 
     assert message.receive_count == MAX_RECEIVE
     assert outcomes == ["retry", "retry", "dead-lettered"]
     item = aws.item(job.prediction_id)
     assert item["status"] == FAILED
-    assert item["error"] == GAVE_UP
+    assert Failure.from_item(item) == Failure(FailureReason.RETRIES_EXHAUSTED)
     assert results.calls == [job.prediction_id]
     assert aws.queue_depth() == 1  # left for the dead-letter queue
 
@@ -229,30 +241,55 @@ class PoisonDetector:
         raise RuntimeError("boom")
 
 
-def test_poison_inference_is_transient_then_failed_on_last_attempt(
-    aws, processor, results, bus_bytes
-):
+def test_poison_inference_is_transient_then_failed_on_last_attempt(aws, worker, results, bus_bytes):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
+    worker.detector = PoisonDetector()
     message = receive(aws)
-    assert processor.process(message, PoisonDetector()) == "retry"
+    assert run(worker, message) == "retry"
     for _ in range(MAX_RECEIVE - 1):
         message = release_and_receive(aws, message)
-        outcome = processor.process(message, PoisonDetector())
+        outcome = run(worker, message)
     assert outcome == "dead-lettered"
     assert aws.item(job.prediction_id)["status"] == FAILED
 
 
+def test_a_failed_inference_is_logged_with_its_prediction_id(aws, worker, bus_bytes):
+    job = aws.put_photo(bus_bytes)
+    aws.send(job.to_json())
+    worker.detector = PoisonDetector()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("yolo5"))
+    logging.getLogger("yolo5.worker").addHandler(handler)
+    try:
+        assert run(worker, receive(aws)) == "retry"
+    finally:
+        logging.getLogger("yolo5.worker").removeHandler(handler)
+    (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert (line["level"], line["prediction_id"]) == ("ERROR", job.prediction_id)
+    assert "RuntimeError: boom" in line["exc"]
+
+
+def test_the_image_is_let_go_once_the_model_is_done_with_it(aws, worker, bus_bytes):
+    job = aws.put_photo(bus_bytes)
+    aws.send(job.to_json())
+    prepared = worker.processor.prepare(receive(aws))
+    assert prepared.image is not None
+    assert worker.run_job(prepared).result(timeout=60) == "done"
+    assert prepared.image is None  # not held while the upload and notify are pending
+
+
 def test_redelivered_finished_job_is_not_redone_or_overwritten(
-    aws, processor, results, fake_detector, bus_bytes
+    aws, worker, results, fake_detector, bus_bytes
 ):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     aws.send(job.to_json())  # a duplicate send, as at-least-once delivery allows
-    assert processor.process(receive(aws), fake_detector) == "done"
+    assert run(worker, receive(aws)) == "done"
     first = aws.item(job.prediction_id)
 
-    assert processor.process(receive(aws), fake_detector) == "renotified"
+    assert run(worker, receive(aws)) == "renotified"
     assert fake_detector.calls == 1
     assert aws.item(job.prediction_id) == first
     assert aws.queue_depth() == 0
@@ -261,18 +298,20 @@ def test_redelivered_finished_job_is_not_redone_or_overwritten(
 def test_conditional_write_never_overwrites_a_finished_item(aws, processor, bus_bytes):
     job = aws.put_photo(bus_bytes)
     store = processor.store
-    assert store.mark_failed(job.prediction_id, "first reason", job) is True
+    first, second = Failure(FailureReason.GONE), Failure(FailureReason.NOT_AN_IMAGE)
+    assert store.mark_failed(job.prediction_id, first, job) is True
     assert store.mark_done(job, [], {}, "yolov5n", 1.0, "k") is False
-    assert store.mark_failed(job.prediction_id, "second reason", job) is False
+    assert store.mark_failed(job.prediction_id, second, job) is False
     item = aws.item(job.prediction_id)
-    assert (item["status"], item["error"]) == (FAILED, "first reason")
+    assert (item["status"], Failure.from_item(item)) == (FAILED, first)
 
 
 @pytest.mark.slow
-def test_whole_path_with_the_real_model(aws, processor, results, real_detector):
+def test_whole_path_with_the_real_model(aws, worker, results, real_detector):
+    worker.detector = real_detector
     job = aws.put_photo(sample_image("zidane.jpg").read_bytes())
     aws.send(job.to_json())
-    assert processor.process(receive(aws), real_detector) == "done"
+    assert run(worker, receive(aws)) == "done"
     item = aws.item(job.prediction_id)
     assert item["counts"] == {"person": 2, "tie": 1}
     assert item["model"] == "yolov5n"

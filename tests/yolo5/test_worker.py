@@ -14,7 +14,7 @@ import pytest
 
 from common.contracts import DONE, PENDING
 from tests.support.images import real_weights, sample_image
-from tests.yolo5.conftest import FakeDetector, create_resources, make_processor
+from tests.yolo5.conftest import FakeDetector, create_resources, make_processor, make_worker
 from yolo5.queue import JobsQueue
 from yolo5.worker import Worker
 
@@ -29,23 +29,20 @@ class PoisonOnce(FakeDetector):
         return super().detect(rgb)
 
 
-def make_worker(aws, results, detector, tmp_path, batch_size=10) -> Worker:
-    processor = make_processor(aws, results.url)
-    return Worker(
-        processor.queue, processor, processor.keeper, detector, batch_size, 0, tmp_path / "health"
-    )
+def batch_worker(aws, results, detector, tmp_path) -> Worker:
+    return make_worker(make_processor(aws, results.url), detector, tmp_path / "health", 10)
 
 
 def test_a_poison_job_does_not_stop_the_next(aws, results, bus_bytes, tmp_path):
     jobs = [aws.put_photo(bus_bytes) for _ in range(3)]
     for job in jobs:
         aws.send(job.to_json())
-    worker = make_worker(aws, results, PoisonOnce(), tmp_path)
+    worker = batch_worker(aws, results, PoisonOnce(), tmp_path)
     worker.bootstrap()
     try:
         messages = JobsQueue(aws.sqs, aws.queue_url).receive(10, 0)
         assert len(messages) == 3
-        worker.process(messages)
+        worker.run_until_dry(messages)
     finally:
         worker.teardown()
 
@@ -61,17 +58,16 @@ def test_stop_mid_batch_finishes_the_current_job_and_releases_the_rest(
     jobs = [aws.put_photo(bus_bytes) for _ in range(4)]
     for job in jobs:
         aws.send(job.to_json())
-    worker = make_worker(aws, results, None, tmp_path)
 
     class StopsTheWorker(FakeDetector):
         def detect(self, rgb):
             worker._stop = True  # as the first SIGTERM would
             return super().detect(rgb)
 
-    worker.detector = StopsTheWorker()
+    worker = batch_worker(aws, results, StopsTheWorker(), tmp_path)
     worker.bootstrap()
     try:
-        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(10, 0))
+        worker.run_until_dry(JobsQueue(aws.sqs, aws.queue_url).receive(10, 0))
     finally:
         worker.teardown()
 
@@ -89,7 +85,7 @@ def test_a_stop_after_receive_returned_releases_what_it_brought_at_once(
     jobs = [aws.put_photo(bus_bytes) for _ in range(3)]
     for job in jobs:
         aws.send(job.to_json())
-    worker = make_worker(aws, results, FakeDetector(), tmp_path)
+    worker = batch_worker(aws, results, FakeDetector(), tmp_path)
     track = worker.keeper.track
 
     def signal_then_track(message):

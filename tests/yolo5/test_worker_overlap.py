@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from common.contracts import DONE, PENDING
-from tests.yolo5.conftest import FakeDetector, make_processor
+from tests.yolo5.conftest import FakeDetector, make_processor, make_worker, running
 from yolo5.queue import JobsQueue
 from yolo5.worker import MAX_FINISHING, Worker
 
@@ -19,9 +19,7 @@ def gated_worker(aws, results, tmp_path, gate: threading.Event) -> Worker:
         return complete(prepared, detection)
 
     processor.complete = held_complete
-    return Worker(
-        processor.queue, processor, processor.keeper, FakeDetector(), 1, 0, tmp_path / "health"
-    )
+    return make_worker(processor, FakeDetector(), tmp_path / "health")
 
 
 def test_a_batch_returns_before_its_completion_and_teardown_waits_for_it(
@@ -33,7 +31,7 @@ def test_a_batch_returns_before_its_completion_and_teardown_waits_for_it(
     worker = gated_worker(aws, results, tmp_path, gate)
     worker.bootstrap()
     try:
-        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
+        worker.run_until_dry(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
         # The loop is free for the next receive while the upload/notify is still pending.
         assert aws.item(job.prediction_id)["status"] == PENDING
         assert results.calls == []
@@ -53,7 +51,7 @@ def test_pending_completions_are_bounded(aws, results, bus_bytes, tmp_path):
     queue = JobsQueue(aws.sqs, aws.queue_url)
     worker.bootstrap()
     blocked = threading.Thread(
-        target=lambda: [worker.process(queue.receive(1, 0)) for _ in jobs], daemon=True
+        target=lambda: [worker.run_until_dry(queue.receive(1, 0)) for _ in jobs], daemon=True
     )
     try:
         blocked.start()
@@ -73,12 +71,8 @@ def test_pending_completions_are_bounded(aws, results, bus_bytes, tmp_path):
 
 def run_one_by_one(aws, processor, detector, tmp_path) -> Worker:
     """The production loop's shape, batch size 1: receive one, and let the lookahead go on."""
-    worker = Worker(processor.queue, processor, processor.keeper, detector, 1, 0, tmp_path / "h")
-    worker.bootstrap()
-    try:
-        worker.process(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
-    finally:
-        worker.teardown()
+    with running(make_worker(processor, detector, tmp_path / "health")) as worker:
+        worker.run_until_dry(JobsQueue(aws.sqs, aws.queue_url).receive(1, 0))
     return worker
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from yolo5.heartbeat import VisibilityKeeper
 from yolo5.queue import JobsQueue, Message
+from yolo5.visibility import VisibilityKeeper
 
 
 class RecordingQueue(JobsQueue):
