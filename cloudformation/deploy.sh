@@ -100,7 +100,7 @@ delete_stack() {
 # delete it.
 empty_bucket() {
   local bucket=$1 batch
-  aws s3api head-bucket --bucket "$bucket" 2>/dev/null || return 0
+  aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || return 0 # quiet: it prints {"BucketRegion": ...}
   log "emptying s3://$bucket (all versions)"
   # shellcheck disable=SC2016 # the backticks are JMESPath literals, not command substitution
   local query='{Objects: [Versions || `[]`, DeleteMarkers || `[]`][][].{Key: Key, VersionId: VersionId}, Quiet: `true`}'

@@ -1,5 +1,8 @@
 """A recording stand-in for the `aws` command, for running the real deploy scripts.
 
+Only for what the real AWS CLI cannot run against moto (tests/cloudformation/scripts.py runs
+the real one); each user says why it needs the stand-in.
+
 Each test module writes the stand-in's answers, the body of a Python script that sees
 `args` (the command line), `arg(name)` (an option's value), `command` (the first two words)
 and `state` (the test's directory); every call is appended as a JSON list to `calls.jsonl`
@@ -10,11 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-
-from tests.cloudformation.templates import TEMPLATE_DIR
 
 # What every stand-in does before it answers: record the call.
 PREAMBLE = """#!{python}
@@ -40,19 +40,6 @@ def install(answers: str, state: Path, monkeypatch, **fields: str) -> Path:
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_AWS_DIR", str(state))
     return state
-
-
-def run_script(name: str, *args: str, unset: set[str]) -> subprocess.CompletedProcess[str]:
-    """cloudformation/<name> with `args`, without the variables in `unset` (its defaults)."""
-    env = {k: v for k, v in os.environ.items() if k not in unset}
-    return subprocess.run(
-        ["bash", str(TEMPLATE_DIR / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
 
 
 def calls(state: Path) -> list[list[str]]:

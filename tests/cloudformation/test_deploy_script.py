@@ -1,41 +1,54 @@
-"""deploy.sh drives the AWS CLI in the right order; run against a recording stand-in for `aws`."""
+"""deploy.sh drives the AWS CLI in the right order.
+
+The teardown (--delete) runs the real AWS CLI against a moto server holding stacks made from
+our templates, and the tests read what is left in moto. Three gaps in moto 5.2.5 are bridged
+there, each where it is used: the artifact and images buckets are made versioned by the test
+(moto's CloudFormation ignores VersioningConfiguration), the network stack's public route
+table is removed first (moto's CloudFormation cannot delete one), and the pipeline stack is a
+small template with what deploy.sh touches (moto cannot create pipeline.yaml).
+
+Deploying runs against a recording stand-in for `aws`: moto 5.2.5 cannot serve `aws
+cloudformation deploy` for our stacks.
+- A stack it creates has no outputs and no exports: moto builds the stack of a CREATE change
+  set from an empty template and ExecuteChangeSet never rebuilds its outputs, so the app
+  stack fails with "An error occurred (ValidationError) when calling the ExecuteChangeSet
+  operation: No export named <prefix>-network-VpcId found."
+- Every re-run (an update, --roll) first redeploys the unchanged network stack. AWS makes that
+  a FAILED change set, which --no-fail-on-empty-changeset accepts; moto refuses the call
+  itself: "An error occurred (ValidationError) when calling the CreateChangeSet operation: No
+  updates are to be performed.", and the CLI exits 255.
+The bad-argument tests stay there too: what they check is that no `aws` call is made at all,
+which only a recorder sees.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
-from tests.cloudformation.recording_aws import calls, install, run_script
-from tests.cloudformation.templates import TEMPLATE_DIR
+from tests.cloudformation.recording_aws import calls, install
+from tests.cloudformation.scripts import run_script
+from tests.cloudformation.templates import TEMPLATE_DIR, MotoStacks
 
-# A stand-in `aws`: records each call as a JSON list and answers the few queries deploy.sh makes.
+# The stand-in `aws` of the deploy tests: records each call as a JSON list and answers the
+# few queries deploy.sh makes when it deploys.
 FAKE_AWS = """existing = set((state / "stacks").read_text().split())
 if command == "cloudformation describe-stacks":
     stack = arg("--stack-name")
     if stack not in existing:
         sys.exit(255)
     query = arg("--query")
-    if "CertificateArn" in query:
-        print("None")
-    elif "ImagesBucketName" in query:
-        print("images-bucket")
-    elif "ArtifactBucketName" in query:
-        print("artifact-bucket")
-    elif "--query" in args:
+    if "--query" in args:
         print("value-of-" + query.split("'")[1])
-elif command == "s3api list-object-versions":
-    listed = state / ("listed-" + arg("--bucket"))  # one version per bucket, then empty
-    if listed.exists():
-        print(json.dumps({{"Objects": [], "Quiet": True}}))
-    else:
-        listed.touch()
-        version = {{"Key": arg("--bucket") + "/a.jpg", "VersionId": "v1"}}
-        print(json.dumps({{"Objects": [version], "Quiet": True}}))
-elif command == "ssm delete-parameter":
-    sys.exit(254)  # not there: deploy.sh must carry on
 elif command == "ssm get-parameter":
     print((state / "latest-ami").read_text())
 elif command == "ec2 describe-launch-templates":
@@ -75,40 +88,6 @@ def test_unset_certificate_keeps_the_stacks_value(fake_aws):
     assert result.returncode == 0, result.stderr
     app = next(c for c in calls(fake_aws) if "demo-app" in c and "deploy" in c)
     assert not any(a.startswith("CertificateArn=") for a in app)
-
-
-def test_delete_tears_down_in_reverse_after_emptying_the_bucket(fake_aws):
-    (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
-    result = run_deploy("--delete", "--prefix", "demo")
-    assert result.returncode == 0, result.stderr
-    log = calls(fake_aws)
-    deletes = [c[c.index("--stack-name") + 1] for c in log if c[1] == "delete-stack"]
-    assert deletes == ["demo-observability", "demo-app", "demo-data", "demo-network"]
-    emptied = [i for i, c in enumerate(log) if c[:2] == ["s3api", "delete-objects"]]
-    data_deleted = next(i for i, c in enumerate(log) if c[1] == "delete-stack" and "demo-data" in c)
-    assert len(emptied) == 1 and emptied[0] < data_deleted
-    batch = json.loads(log[emptied[0]][log[emptied[0]].index("--delete") + 1])
-    assert batch["Objects"] == [{"Key": "images-bucket/a.jpg", "VersionId": "v1"}]
-
-
-def test_delete_removes_the_pipeline_first_after_emptying_its_artifact_bucket(fake_aws):
-    """The documented teardown is this one command: the pipeline stack imports the app
-    stack, and its versioned artifact bucket cannot be deleted while it holds versions."""
-    (fake_aws / "stacks").write_text("demo-pipeline demo-app demo-data")
-    result = run_deploy("--delete", "--prefix", "demo")
-    assert result.returncode == 0, result.stderr
-    log = calls(fake_aws)
-    deletes = [c[c.index("--stack-name") + 1] for c in log if c[1] == "delete-stack"]
-    assert deletes[0] == "demo-pipeline"
-    emptied = [
-        json.loads(c[c.index("--delete") + 1])["Objects"][0]["Key"]
-        for c in log
-        if c[:2] == ["s3api", "delete-objects"]
-    ]
-    assert emptied == ["artifact-bucket/a.jpg", "images-bucket/a.jpg"]
-    first_delete = next(i for i, c in enumerate(log) if c[1] == "delete-stack")
-    artifact_emptied = next(i for i, c in enumerate(log) if c[:2] == ["s3api", "delete-objects"])
-    assert artifact_emptied < first_delete
 
 
 def app_deploy(state: Path, prefix: str = "demo") -> list[str]:
@@ -172,3 +151,184 @@ def test_bad_arguments_get_a_clear_answer_and_touch_nothing(fake_aws, args, mess
     assert result.returncode != 0
     assert message in result.stderr
     assert not (fake_aws / "calls.jsonl").exists()
+
+
+# --- The teardown, with the real AWS CLI against moto ---------------------------------------
+
+# What deploy.sh reads from and does to the pipeline stack: a versioned artifact bucket named
+# in an output. The import of an app-stack export makes it depend on the app stack, as
+# pipeline.yaml does. moto cannot create pipeline.yaml itself: its CloudFormation skips
+# CodePipeline, CodeBuild and CodeDeploy resources ("Template error: instance of Fn::GetAtt
+# references undefined resource TestProject"), and the Lambda behind its custom resource needs
+# a container engine.
+PIPELINE_IN_MOTO = json.dumps(
+    {
+        "Parameters": {"Prefix": {"Type": "String"}},
+        "Resources": {
+            "ArtifactBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+            }
+        },
+        "Outputs": {
+            "ArtifactBucketName": {"Value": {"Ref": "ArtifactBucket"}},
+            "AppWebhookUrl": {
+                "Value": {"Fn::ImportValue": {"Fn::Sub": "${Prefix}-app-WebhookUrl"}}
+            },
+        },
+    }
+)
+
+
+def deploy_pipeline_stand_in(stacks: MotoStacks) -> str:
+    """The pipeline stack (see PIPELINE_IN_MOTO); returns its artifact bucket."""
+    stacks.cloudformation.create_stack(
+        StackName=stacks.stack_name("pipeline"),
+        TemplateBody=PIPELINE_IN_MOTO,
+        Parameters=[{"ParameterKey": "Prefix", "ParameterValue": stacks.prefix}],
+    )
+    return stacks.outputs("pipeline")["ArtifactBucketName"]
+
+
+def with_old_versions(s3, bucket: str) -> None:
+    """Two versions of an object under a delete marker: an ordinary `aws s3 rm` misses them.
+
+    Both templates make the bucket versioned (test_templates checks data.yaml's); moto's
+    CloudFormation ignores VersioningConfiguration, so the test turns it on.
+    """
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket=bucket, Key="a.jpg", Body=body)
+    s3.delete_object(Bucket=bucket, Key="a.jpg")
+    listing = s3.list_object_versions(Bucket=bucket)
+    assert (len(listing["Versions"]), len(listing["DeleteMarkers"])) == (2, 1)
+
+
+def without_public_route_table(ec2, vpc_id: str) -> None:
+    """Remove the network stack's public route table, which deploy.sh never touches.
+
+    moto 5.2.5's CloudFormation cannot delete an AWS::EC2::RouteTable (nor its Route and
+    SubnetRouteTableAssociation), so deleting the network stack would leave it and fail on
+    the VPC: "DependencyViolation ... The vpc vpc-... has dependencies and cannot be deleted."
+    Real CloudFormation deletes them with the stack.
+    """
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    for table in tables["RouteTables"]:
+        if any(a.get("Main") for a in table["Associations"]):
+            continue
+        for association in table["Associations"]:
+            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+
+
+def self_signed_pem() -> tuple[bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "teardown-webhook")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def stack_ids(stacks: MotoStacks, kinds: list[str]) -> dict[str, str]:
+    """Each stack's id, by which moto still describes it once deleted."""
+    ids = {}
+    for kind in kinds:
+        [stack] = stacks.cloudformation.describe_stacks(StackName=stacks.stack_name(kind))["Stacks"]
+        ids[kind] = stack["StackId"]
+    return ids
+
+
+def deletion_order(stacks: MotoStacks, ids: dict[str, str]) -> list[str]:
+    """The stacks in the order CloudFormation finished deleting them (all must be deleted)."""
+    done = {}
+    for kind, stack_id in ids.items():
+        events = stacks.cloudformation.describe_stack_events(StackName=stack_id)["StackEvents"]
+        [done[kind]] = [
+            e["Timestamp"]
+            for e in events
+            if e["ResourceType"] == "AWS::CloudFormation::Stack"
+            and e["ResourceStatus"] == "DELETE_COMPLETE"
+        ]
+    return sorted(done, key=done.get)
+
+
+def bucket_exists(s3, bucket: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "404", error
+        return False
+    return True
+
+
+@pytest.mark.slow  # ~40 s: five stacks into moto, then a CLI call per step of the teardown
+def test_delete_removes_the_pipeline_first_and_everything_certificate_sh_made(real_aws_cli):
+    """The documented teardown is this one command. The pipeline stack imports the app stack,
+    so it goes first; each versioned bucket is emptied of every version before its stack is
+    deleted; certificate.sh's imported certificate and SSM parameter go too."""
+    stacks = MotoStacks(real_aws_cli)
+    acm, s3, ssm = stacks.client("acm"), stacks.client("s3"), stacks.client("ssm")
+    cert_pem, key_pem = self_signed_pem()
+    certificate = acm.import_certificate(Certificate=cert_pem, PrivateKey=key_pem)
+    out = stacks.deploy_all(certificate_arn=certificate["CertificateArn"])
+    parameter = f"/{stacks.prefix}/webhook-certificate"
+    ssm.put_parameter(Name=parameter, Type="String", Value=cert_pem.decode())
+    artifacts = deploy_pipeline_stand_in(stacks)
+    images = out["data"]["ImagesBucketName"]
+    for bucket in (artifacts, images):
+        with_old_versions(s3, bucket)
+    without_public_route_table(stacks.client("ec2"), out["network"]["VpcId"])
+    ids = stack_ids(stacks, ["pipeline", "observability", "app", "data", "network"])
+
+    result = run_deploy("--delete", "--prefix", stacks.prefix)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # every message is on stderr
+    assert f"all {stacks.prefix} stacks deleted" in result.stderr
+    assert deletion_order(stacks, ids) == ["pipeline", "observability", "app", "data", "network"]
+    # moto keeps a bucket that still holds a version when its stack is deleted.
+    assert not bucket_exists(s3, artifacts)
+    assert not bucket_exists(s3, images)
+    with pytest.raises(acm.exceptions.ResourceNotFoundException):
+        acm.describe_certificate(CertificateArn=certificate["CertificateArn"])
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=parameter)
+
+
+@pytest.mark.slow  # ~30 s: three stacks into moto, then the teardown
+def test_delete_skips_what_is_not_deployed_and_keeps_a_certificate_it_did_not_import(
+    real_aws_cli,
+):
+    """No pipeline or observability stack and no SSM parameter: each is passed over. The app
+    stack's certificate is an ACM-issued one (--domain-name or --certificate-arn), which is
+    the operator's, not certificate.sh's: it stays."""
+    stacks = MotoStacks(real_aws_cli)
+    acm = stacks.client("acm")
+    issued = acm.request_certificate(DomainName="bot.example.com")["CertificateArn"]
+    network = stacks.deploy("network", "network.yaml")
+    stacks.deploy("data", "data.yaml")
+    stacks.deploy("app", "app.yaml", **stacks.app_parameters(certificate_arn=issued))
+    without_public_route_table(stacks.client("ec2"), network["VpcId"])
+    ids = stack_ids(stacks, ["app", "data", "network"])
+
+    result = run_deploy("--delete", "--prefix", stacks.prefix)
+
+    assert result.returncode == 0, result.stderr
+    assert f"{stacks.stack_name('pipeline')}: not deployed" in result.stderr
+    assert f"{stacks.stack_name('observability')}: not deployed" in result.stderr
+    assert deletion_order(stacks, ids) == ["app", "data", "network"]
+    assert acm.describe_certificate(CertificateArn=issued)["Certificate"]["Type"] == "AMAZON_ISSUED"
