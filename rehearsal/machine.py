@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -104,14 +103,13 @@ def base_image(name: str, log) -> None:
                 "--quiet",
                 "--variant=minbase",
                 f"--include={BASE_IMAGE_PACKAGES}",
+                # The machine's CA bundle as one more file (appending to the tar would
+                # duplicate its directories, which podman import refuses).
+                f'--customize-hook=cp {MACHINE_CA} "$1/etc/ssl/certs/machine-ca.crt"',
                 "bookworm",
                 str(tar),
             ]
         )
-        certs = Path(tmp, "root/etc/ssl/certs")
-        certs.mkdir(parents=True)
-        shutil.copy(MACHINE_CA, certs / "machine-ca.crt")
-        run(["tar", "--append", "-f", str(tar), "-C", str(certs.parent.parent.parent), "./etc"])
         changes = [
             "ENV PIP_CERT=/etc/ssl/certs/machine-ca.crt",
             "ENV PIP_BREAK_SYSTEM_PACKAGES=1",
