@@ -38,7 +38,6 @@ from aiogram.types import Update
 from flask import Flask, request
 from PIL import Image
 
-from tests.support.emulator import running_emulator
 from tests.support.images import sample_image
 from tests.support.servers import free_port, serve_wsgi
 
@@ -92,12 +91,6 @@ def receiver():
     with serve_wsgi(receiver.app) as base_url:
         receiver.url = f"{base_url}/hook"
         yield receiver
-
-
-@pytest.fixture(scope="module")
-def running():
-    with running_emulator() as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

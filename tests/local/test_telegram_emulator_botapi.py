@@ -11,23 +11,9 @@ from PIL import Image
 from telebot import types
 from telebot.apihelper import ApiTelegramException
 
-from tests.support.emulator import running_emulator, telebot_pointed_at
 from tests.support.images import sample_image
 
 CHAT = 4242
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with running_emulator() as handle:
-        yield handle
-
-
-@pytest.fixture
-def bot(emulator):
-    emulator.reset()
-    with telebot_pointed_at(emulator):
-        yield telebot.TeleBot(emulator.token, threaded=False)
 
 
 def test_get_me_answers_the_bot_of_the_token(bot):

@@ -11,7 +11,7 @@ import telebot
 from flask import Flask, request
 from PIL import Image
 
-from tests.support.emulator import running_emulator, telebot_pointed_at
+from tests.support.emulator import telebot_pointed_at
 from tests.support.images import sample_image
 from tests.support.servers import serve_wsgi
 
@@ -42,12 +42,6 @@ def receiver():
     with serve_wsgi(receiver.app) as base_url:
         receiver.url = f"{base_url}/hook"
         yield receiver
-
-
-@pytest.fixture(scope="module")
-def running():
-    with running_emulator() as handle:
-        yield handle
 
 
 @pytest.fixture

@@ -15,30 +15,15 @@ import zlib
 
 import pytest
 import requests
-import telebot
 from PIL import Image
 from telebot import types
 from telebot.apihelper import ApiTelegramException
 
-from tests.support.emulator import running_emulator, telebot_pointed_at
 from tests.support.images import sample_image
 
 CHAT = 5151
 MB = 1024 * 1024
 DIMENSIONS = "Bad Request: PHOTO_INVALID_DIMENSIONS"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with running_emulator() as handle:
-        yield handle
-
-
-@pytest.fixture
-def bot(emulator):
-    emulator.reset()
-    with telebot_pointed_at(emulator):
-        yield telebot.TeleBot(emulator.token, threaded=False)
 
 
 def jpeg(width: int, height: int) -> bytes:
