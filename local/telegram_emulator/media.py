@@ -27,17 +27,21 @@ class NotAnImage(ValueError):
     """Bytes Pillow cannot decode: a Telegram client would not send them as a photo."""
 
 
+# What Pillow raises for bytes that are not an image it can open (or are a decompression bomb).
+UNDECODABLE = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
+
+
 def _decode(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
+    except UNDECODABLE as exc:
         raise NotAnImage(f"not a decodable image: {type(exc).__name__}") from None
     return image
 
@@ -147,13 +151,7 @@ def sniff_mime(data: bytes, filename: str) -> str:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return Image.MIME.get(image.format or "", guessed)
-        except (
-            UnidentifiedImageError,
-            OSError,
-            SyntaxError,
-            ValueError,
-            Image.DecompressionBombError,
-        ):
+        except UNDECODABLE:
             return guessed
 
 
