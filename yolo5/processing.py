@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
@@ -40,6 +41,18 @@ from yolo5.visibility import VisibilityKeeper
 logger = logging.getLogger(__name__)
 
 _MISSING = ("NoSuchKey", "404", "NotFound")
+
+
+class Outcome(StrEnum):
+    """How a job ended on this worker; the message's fate follows from it."""
+
+    DONE = "done"  # predicted, recorded, polybot notified, message deleted
+    RENOTIFIED = "renotified"  # a redelivered job already finished: notified again, deleted
+    FAILED = "failed"  # permanent failure recorded, the user told, message deleted
+    DROPPED = "dropped"  # no usable prediction_id to record anything under: deleted
+    RETRY = "retry"  # left to come back after the visibility timeout
+    DEAD_LETTERED = "dead-lettered"  # last attempt: the user told, left for the dead-letter queue
+    CRASHED = "crashed"  # a stage raised (a bug): logged, left to come back
 
 
 @dataclass
@@ -108,7 +121,7 @@ class JobProcessor:
             prepared.error = exc
         return prepared
 
-    def complete(self, prepared: Prepared, detection: Detection) -> str:
+    def complete(self, prepared: Prepared, detection: Detection) -> Outcome:
         job = prepared.job
         with log_context(prediction_id=job.prediction_id, chat_id=job.chat_id):
             try:
@@ -142,17 +155,17 @@ class JobProcessor:
             except Exception as exc:  # noqa: BLE001 - classified in _fail
                 prepared.error = exc
                 return self._fail(prepared)
-            return self._notify_and_delete(prepared, "done")
+            return self._notify_and_delete(prepared, Outcome.DONE)
 
-    def settle(self, prepared: Prepared) -> str:
+    def settle(self, prepared: Prepared) -> Outcome:
         job = prepared.job
         with log_context(prediction_id=prepared.prediction_id, chat_id=job and job.chat_id):
             if prepared.finished:
                 logger.info("redelivered job already %s: notifying again", prepared.finished)
-                return self._notify_and_delete(prepared, "renotified")
+                return self._notify_and_delete(prepared, Outcome.RENOTIFIED)
             return self._fail(prepared)
 
-    def _fail(self, prepared: Prepared) -> str:
+    def _fail(self, prepared: Prepared) -> Outcome:
         exc = prepared.error
         last = prepared.message.receive_count >= self.limits.max_receive_count
         if isinstance(exc, PermanentJobError):
@@ -168,28 +181,28 @@ class JobProcessor:
         else:
             logger.warning("transient failure, the message will come back: %s", _describe(exc))
             self.keeper.untrack(prepared.message)
-            return "retry"
+            return Outcome.RETRY
         pid = prepared.prediction_id
         if pid is None:
             logger.error(
                 "job %s has no usable prediction_id; dropping it", prepared.message.message_id
             )
-            return self._delete(prepared, "dropped")
+            return self._delete(prepared, Outcome.DROPPED)
         try:
             self.store.mark_failed(pid, failure, prepared.job)
         except (ClientError, BotoCoreError) as store_exc:
             logger.warning("could not record the failure: %s", _describe(store_exc))
             self.keeper.untrack(prepared.message)
-            return "retry"
+            return Outcome.RETRY
         if isinstance(exc, PermanentJobError):
-            return self._notify_and_delete(prepared, "failed")
+            return self._notify_and_delete(prepared, Outcome.FAILED)
         # Last attempt of a transient failure: the user hears back now, and the message is left
         # to move on to the dead-letter queue, where its alarm tells operators something is off.
         self.notifier.notify(pid)
         self.keeper.untrack(prepared.message)
-        return "dead-lettered"
+        return Outcome.DEAD_LETTERED
 
-    def _notify_and_delete(self, prepared: Prepared, outcome: str) -> str:
+    def _notify_and_delete(self, prepared: Prepared, outcome: Outcome) -> Outcome:
         started = time.perf_counter()
         notified = self.notifier.notify(prepared.prediction_id)
         logger.info(
@@ -201,10 +214,10 @@ class JobProcessor:
             # The item is finished, so a redelivery only notifies again. On the last attempt the
             # message goes on to the dead-letter queue, where the DLQ alarm picks it up.
             self.keeper.untrack(prepared.message)
-            return "retry"
+            return Outcome.RETRY
         return self._delete(prepared, outcome)
 
-    def _delete(self, prepared: Prepared, outcome: str) -> str:
+    def _delete(self, prepared: Prepared, outcome: Outcome) -> Outcome:
         self.keeper.untrack(prepared.message)
         try:
             self.queue.delete(prepared.message)

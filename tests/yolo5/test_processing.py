@@ -29,6 +29,7 @@ from common.contracts import (
 from common.jsonlog import JsonFormatter
 from tests.support.images import sample_image
 from tests.yolo5.conftest import MAX_RECEIVE, make_processor, make_worker, running
+from yolo5.processing import Outcome
 from yolo5.queue import JobsQueue, Message
 from yolo5.worker import Worker
 
@@ -46,7 +47,7 @@ def release_and_receive(aws, message):
     return receive(aws)
 
 
-def run(worker: Worker, message: Message) -> str:
+def run(worker: Worker, message: Message) -> Outcome:
     """One job as the worker runs it: prepare() (an I/O thread's part), then run_job(); the
     job's outcome once its completion is over."""
     return worker.run_job(worker.processor.prepare(message)).result(timeout=60)
@@ -58,7 +59,7 @@ def test_whole_path_marks_done_uploads_notifies_and_deletes(aws, worker, results
 
     outcome = run(worker, receive(aws))
 
-    assert outcome == "done"
+    assert outcome == Outcome.DONE
     item = aws.item(job.prediction_id)
     assert item["status"] == DONE
     assert item["counts"] == {"cat": 1}
@@ -106,7 +107,7 @@ def test_contract_job_fixture_is_processed(aws, results, fake_detector, bus_byte
     processor = make_processor(aws, results.url, images_bucket=job.bucket)
     with running(make_worker(processor, fake_detector, tmp_path / "health")) as worker:
         outcome = run(worker, receive(aws))
-    assert outcome == "done"
+    assert outcome == Outcome.DONE
     assert aws.item(job.prediction_id)["status"] == DONE
     assert results.calls == [job.prediction_id]
 
@@ -145,7 +146,7 @@ def test_permanent_failure_marks_failed_notifies_and_deletes(
 
     outcome = run(worker, receive(aws))
 
-    assert outcome == "failed"
+    assert outcome == Outcome.FAILED
     item = aws.item(job.prediction_id)
     assert item["status"] == FAILED
     assert Failure.from_item(item) == Failure(reason)
@@ -156,7 +157,7 @@ def test_permanent_failure_marks_failed_notifies_and_deletes(
 
 def test_garbage_body_without_an_id_is_dropped(aws, worker, results):
     aws.send("this is not json")
-    assert run(worker, receive(aws)) == "dropped"
+    assert run(worker, receive(aws)) == Outcome.DROPPED
     assert results.calls == []
     assert aws.queue_depth() == 0
 
@@ -184,7 +185,7 @@ def test_transient_failure_leaves_the_message(aws, processor, worker, results, b
     aws.send(job.to_json())
     processor.s3 = FailingS3(aws.s3, exc)
 
-    assert run(worker, receive(aws)) == "retry"
+    assert run(worker, receive(aws)) == Outcome.RETRY
     assert aws.item(job.prediction_id)["status"] == PENDING
     assert results.calls == []
     assert aws.queue_depth() == 1
@@ -197,13 +198,13 @@ def test_polybot_down_leaves_the_message_and_redelivery_only_notifies(
     aws.send(job.to_json())
     results.default = 503
     message = receive(aws)
-    assert run(worker, message) == "retry"
+    assert run(worker, message) == Outcome.RETRY
     assert aws.item(job.prediction_id)["status"] == DONE
     assert len(results.calls) == 3  # bounded retries
     assert aws.queue_depth() == 1
 
     results.default = 200
-    assert run(worker, release_and_receive(aws, message)) == "renotified"
+    assert run(worker, release_and_receive(aws, message)) == Outcome.RENOTIFIED
     assert fake_detector.calls == 1
     assert aws.queue_depth() == 0
 
@@ -212,7 +213,7 @@ def test_polybot_rejecting_the_id_is_final(aws, worker, results, bus_bytes):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     results.default = 404
-    assert run(worker, receive(aws)) == "done"
+    assert run(worker, receive(aws)) == Outcome.DONE
     assert results.calls == [job.prediction_id]
     assert aws.queue_depth() == 0
 
@@ -228,7 +229,7 @@ def test_last_attempt_records_failed_and_tells_the_user(aws, processor, worker, 
         outcomes.append(run(worker, message))
 
     assert message.receive_count == MAX_RECEIVE
-    assert outcomes == ["retry", "retry", "dead-lettered"]
+    assert outcomes == [Outcome.RETRY, Outcome.RETRY, Outcome.DEAD_LETTERED]
     item = aws.item(job.prediction_id)
     assert item["status"] == FAILED
     assert Failure.from_item(item) == Failure(FailureReason.RETRIES_EXHAUSTED)
@@ -246,11 +247,11 @@ def test_poison_inference_is_transient_then_failed_on_last_attempt(aws, worker, 
     aws.send(job.to_json())
     worker.detector = PoisonDetector()
     message = receive(aws)
-    assert run(worker, message) == "retry"
+    assert run(worker, message) == Outcome.RETRY
     for _ in range(MAX_RECEIVE - 1):
         message = release_and_receive(aws, message)
         outcome = run(worker, message)
-    assert outcome == "dead-lettered"
+    assert outcome == Outcome.DEAD_LETTERED
     assert aws.item(job.prediction_id)["status"] == FAILED
 
 
@@ -263,7 +264,7 @@ def test_a_failed_inference_is_logged_with_its_prediction_id(aws, worker, bus_by
     handler.setFormatter(JsonFormatter("yolo5"))
     logging.getLogger("yolo5.worker").addHandler(handler)
     try:
-        assert run(worker, receive(aws)) == "retry"
+        assert run(worker, receive(aws)) == Outcome.RETRY
     finally:
         logging.getLogger("yolo5.worker").removeHandler(handler)
     (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
@@ -271,12 +272,30 @@ def test_a_failed_inference_is_logged_with_its_prediction_id(aws, worker, bus_by
     assert "RuntimeError: boom" in line["exc"]
 
 
+def test_a_stage_that_raises_is_a_crash_and_the_message_comes_back(
+    aws, worker, bus_bytes, monkeypatch
+):
+    """A bug in a stage must not kill the worker; the job is retried after the timeout."""
+    job = aws.put_photo(bus_bytes)
+    aws.send(job.to_json())
+
+    def broken_complete(prepared, detection):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(worker.processor, "complete", broken_complete)
+    message = receive(aws)
+    worker.keeper.track(message)
+    assert run(worker, message) == Outcome.CRASHED
+    assert worker.keeper.release_all() == 0  # untracked: left to the visibility timeout
+    assert aws.item(job.prediction_id)["status"] == PENDING
+
+
 def test_the_image_is_let_go_once_the_model_is_done_with_it(aws, worker, bus_bytes):
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     prepared = worker.processor.prepare(receive(aws))
     assert prepared.image is not None
-    assert worker.run_job(prepared).result(timeout=60) == "done"
+    assert worker.run_job(prepared).result(timeout=60) == Outcome.DONE
     assert prepared.image is None  # not held while the upload and notify are pending
 
 
@@ -286,10 +305,10 @@ def test_redelivered_finished_job_is_not_redone_or_overwritten(
     job = aws.put_photo(bus_bytes)
     aws.send(job.to_json())
     aws.send(job.to_json())  # a duplicate send, as at-least-once delivery allows
-    assert run(worker, receive(aws)) == "done"
+    assert run(worker, receive(aws)) == Outcome.DONE
     first = aws.item(job.prediction_id)
 
-    assert run(worker, receive(aws)) == "renotified"
+    assert run(worker, receive(aws)) == Outcome.RENOTIFIED
     assert fake_detector.calls == 1
     assert aws.item(job.prediction_id) == first
     assert aws.queue_depth() == 0
@@ -311,7 +330,7 @@ def test_whole_path_with_the_real_model(aws, worker, results, real_detector):
     worker.detector = real_detector
     job = aws.put_photo(sample_image("zidane.jpg").read_bytes())
     aws.send(job.to_json())
-    assert run(worker, receive(aws)) == "done"
+    assert run(worker, receive(aws)) == Outcome.DONE
     item = aws.item(job.prediction_id)
     assert item["counts"] == {"person": 2, "tie": 1}
     assert item["model"] == "yolov5n"
