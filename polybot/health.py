@@ -7,6 +7,7 @@ import logging
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify
 
+from common.jsonlog import event
 from polybot import deps
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,12 @@ def readyz():
         try:
             check()
         except (BotoCoreError, ClientError) as exc:
-            log.warning("readiness: %s unreachable: %s", name, type(exc).__name__)
+            log.warning(
+                "readiness: %s unreachable: %s",
+                name,
+                type(exc).__name__,
+                extra=event("readiness.unreachable", dependency=name, error=type(exc).__name__),
+            )
             results[name] = f"error: {type(exc).__name__}"
         else:
             results[name] = "ok"

@@ -27,7 +27,7 @@ from typing import NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.contracts import Job, original_key, utc_now_iso
-from common.jsonlog import log_context
+from common.jsonlog import event, log_context
 from polybot import predictions, replies
 from polybot.clients import Clients
 from polybot.settings import Settings
@@ -93,7 +93,10 @@ def handle_photo(clients: Clients, settings: Settings, ref: PhotoRef) -> PhotoOu
             except _Refused as refused:
                 return refused.outcome
         elif not _claim(clients, pid):
-            log.info("duplicate delivery of an already queued photo; nothing to do")
+            log.info(
+                "duplicate delivery of an already queued photo; nothing to do",
+                extra=event("photo.duplicate"),
+            )
             return PhotoOutcome.DUPLICATE
         key = existing.original_key if existing else original_key(ref.chat_id, pid, ref.ext)
         _send_job(clients, settings, ref, pid, key)
@@ -134,7 +137,10 @@ def _receive(clients: Clients, settings: Settings, ref: PhotoRef, pid: str) -> b
     except AWS_ERRORS as exc:
         raise TryAgain(f"creating the item failed: {type(exc).__name__}") from exc
     if not created and not _claim(clients, pid):
-        log.info("a concurrent delivery of this photo holds the claim; nothing to do")
+        log.info(
+            "a concurrent delivery of this photo holds the claim; nothing to do",
+            extra=event("photo.claimed_elsewhere"),
+        )
         return False
     return True
 
@@ -158,7 +164,7 @@ def _download(clients: Clients, ref: PhotoRef, limit: int) -> bytes:
     except TelegramFileTooBig as exc:
         _refuse_too_big(clients, ref, limit, exc.reason)
     except TelegramRejected as exc:
-        log.warning("could not fetch the photo: %s", exc)
+        log.warning("could not fetch the photo: %s", exc, extra=event("photo.fetch_failed"))
         _tell(clients, ref, replies.RESEND)
         raise _Refused(PhotoOutcome.UNFETCHABLE) from None
     if len(data) > limit:
@@ -167,7 +173,12 @@ def _download(clients: Clients, ref: PhotoRef, limit: int) -> bytes:
 
 
 def _refuse_too_big(clients: Clients, ref: PhotoRef, limit: int, why: str) -> NoReturn:
-    log.info("photo refused as too big: %s (limit %s bytes)", why, limit)
+    log.info(
+        "photo refused as too big: %s (limit %s bytes)",
+        why,
+        limit,
+        extra=event("photo.too_big", limit_bytes=limit),
+    )
     _tell(clients, ref, replies.too_big(limit))
     raise _Refused(PhotoOutcome.TOO_BIG)
 
@@ -187,14 +198,20 @@ def _send_job(clients: Clients, settings: Settings, ref: PhotoRef, pid: str, key
         try:
             predictions.release_queue_claim(clients.table, pid)
         except AWS_ERRORS as release_exc:
-            log.warning("could not release the claim (expires by itself): %s", release_exc)
+            log.warning(
+                "could not release the claim (expires by itself): %s",
+                release_exc,
+                extra=event("claim.release_failed"),
+            )
         raise TryAgain(f"sending the job failed: {type(exc).__name__}") from exc
-    log.info("job queued for %s", key)
+    log.info("job queued for %s", key, extra=event("job.queued", image_key=key))
     try:
         predictions.mark_queued(clients.table, pid)
     except AWS_ERRORS as exc:
         # The job is out; the live claim still stops a second one, so this is only bookkeeping.
-        log.error("job sent but queued_at not recorded: %s", exc)
+        log.error(
+            "job sent but queued_at not recorded: %s", exc, extra=event("job.queued_at_unrecorded")
+        )
 
 
 def _tell(clients: Clients, ref: PhotoRef, text: str) -> None:
@@ -206,4 +223,4 @@ def tell(clients: Clients, chat_id: int, text: str, reply_to: int | None = None)
     try:
         clients.telegram.send_message(chat_id, text, reply_to=reply_to)
     except TelegramError as exc:
-        log.warning("reply not delivered: %s", exc)
+        log.warning("reply not delivered: %s", exc, extra=event("reply.undelivered"))

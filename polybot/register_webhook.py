@@ -11,7 +11,7 @@ import sys
 from contextlib import ExitStack
 
 from common.env import SettingsError
-from common.jsonlog import configure_logging
+from common.jsonlog import configure_logging, event
 from polybot import telegram
 from polybot.clients import aws_client, load_secret
 from polybot.settings import WEBHOOK_PATH, Settings
@@ -71,7 +71,7 @@ def main() -> int:
     except Exception as exc:  # noqa: BLE001 - e.g. Secrets Manager errors: one clear line
         print(f"register_webhook: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    log.info("webhook registered at %s", url)
+    log.info("webhook registered at %s", url, extra=event("webhook.registered"))
     print(f"webhook registered at {url}")
     return 0
 

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
 from common.contracts import DONE, FAILED, Prediction, is_prediction_id, predicted_key
-from common.jsonlog import log_context
+from common.jsonlog import event, log_context
 from polybot import deps, predictions, replies
 from polybot.telegram import (
     TelegramBlocked,
@@ -58,7 +58,11 @@ def notify():
         try:
             prediction = predictions.get(clients.table, pid)
         except AWS_ERRORS as exc:
-            log.warning("reading the item failed: %s", type(exc).__name__)
+            log.warning(
+                "reading the item failed: %s",
+                type(exc).__name__,
+                extra=event("answer.item_unreadable", error=type(exc).__name__),
+            )
             return jsonify(error="temporarily unavailable"), 503
         if prediction is None:
             return jsonify(error="unknown predictionId"), 404
@@ -74,18 +78,26 @@ def _answer_once(prediction: Prediction):
         if prediction.notified_at or not predictions.claim_notification(clients.table, pid):
             return jsonify(status=Answer.ALREADY_NOTIFIED), 200
     except AWS_ERRORS as exc:
-        log.warning("claiming the notification failed: %s", type(exc).__name__)
+        log.warning(
+            "claiming the notification failed: %s",
+            type(exc).__name__,
+            extra=event("answer.claim_failed", error=type(exc).__name__),
+        )
         return jsonify(error="temporarily unavailable"), 503
     try:
         outcome = _send(prediction)
     except _Unavailable as exc:
-        log.warning("answer not sent, worker should retry: %s", exc)
+        log.warning("answer not sent, worker should retry: %s", exc, extra=event("answer.unsent"))
         try:
             predictions.release_notification(clients.table, pid)
         except AWS_ERRORS as release_exc:
-            log.error("notification claim not released: %s", type(release_exc).__name__)
+            log.error(
+                "notification claim not released: %s",
+                type(release_exc).__name__,
+                extra=event("answer.claim_stuck", error=type(release_exc).__name__),
+            )
         return jsonify(error="temporarily unavailable"), 503
-    log.info("user answered: %s", outcome)
+    log.info("user answered: %s", outcome, extra=event("answer.sent", answer=str(outcome)))
     return jsonify(status=outcome), 200
 
 
@@ -109,10 +121,10 @@ def _send(prediction: Prediction) -> Answer:
         raise _Unavailable(str(exc)) from None
     except TelegramBlocked as exc:
         # The user blocked the bot: there is nobody to tell, and retrying will not help.
-        log.info("answer dropped: %s", exc)
+        log.info("answer dropped: %s", exc, extra=event("answer.dropped"))
         return Answer.DROPPED
     except TelegramRejected as exc:
-        log.error("answer rejected by Telegram: %s", exc)
+        log.error("answer rejected by Telegram: %s", exc, extra=event("answer.rejected"))
         return Answer.REJECTED
     return Answer.NOTIFIED
 
@@ -135,15 +147,27 @@ def _send_image(
     except TelegramPhotoRejected as exc:
         # Too big or too wide/tall for a photo: a document keeps every pixel, so the user
         # still gets the image (Telegram shows an image document with a preview).
-        log.warning("annotated image refused as a photo, sending it as a document: %s", exc)
+        log.warning(
+            "annotated image refused as a photo, sending it as a document: %s",
+            exc,
+            extra=event("answer.as_document"),
+        )
     except TelegramRejected as exc:
-        log.error("annotated photo rejected, sending the caption alone: %s", exc)
+        log.error(
+            "annotated photo rejected, sending the caption alone: %s",
+            exc,
+            extra=event("answer.caption_only", because="photo rejected"),
+        )
         return False
     try:
         telegram.send_document(chat_id, image, filename, caption, reply_to)
         return True
     except TelegramRejected as exc:
-        log.error("annotated image rejected as a document too, sending the caption alone: %s", exc)
+        log.error(
+            "annotated image rejected as a document too, sending the caption alone: %s",
+            exc,
+            extra=event("answer.caption_only", because="document rejected"),
+        )
         return False
 
 
@@ -155,7 +179,11 @@ def _annotated_image(key: str) -> bytes | None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
             # A worker bug, not a transient failure: the counts still answer the user.
-            log.error("annotated image %s missing; sending the caption alone", key)
+            log.error(
+                "annotated image %s missing; sending the caption alone",
+                key,
+                extra=event("answer.caption_only", because="image missing"),
+            )
             return None
         raise _Unavailable(f"reading {key} failed: {exc.response['Error']['Code']}") from None
     except BotoCoreError as exc:

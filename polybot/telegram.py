@@ -24,6 +24,8 @@ import requests
 import telebot
 from telebot import apihelper, types
 
+from common.jsonlog import event
+
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5
@@ -224,7 +226,13 @@ class TelegramClient:
                 wait *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
             if waited + wait > self.max_wait:
                 raise TelegramUnavailable(method, f"{error.reason}; retry budget spent") from None
-            log.warning("Telegram %s: %s; retrying in %.1fs", method, error.reason, wait)
+            log.warning(
+                "Telegram %s: %s; retrying in %.1fs",
+                method,
+                error.reason,
+                wait,
+                extra=event("telegram.retry", method=method, retry_in_s=round(wait, 1)),
+            )
             self._sleep(wait)
             waited += wait
         raise AssertionError("unreachable")  # pragma: no cover

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from flask import Blueprint, abort, jsonify, request
 
-from common.jsonlog import log_context
+from common.jsonlog import event, log_context
 from polybot import deps, intake, replies
 from polybot.intake import PhotoOutcome, PhotoRef, TryAgain
 from polybot.settings import WEBHOOK_PATH
@@ -57,17 +57,24 @@ def _is_int(value: object) -> bool:
 def receive():
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), deps.clients().webhook_secret.encode()):
-        log.warning("webhook call with a missing or wrong secret token refused")
+        log.warning(
+            "webhook call with a missing or wrong secret token refused",
+            extra=event("webhook.refused"),
+        )
         abort(403)
     update = request.get_json(force=True, silent=True)
     if not isinstance(update, dict) or not _is_int(update.get("update_id")):
-        log.warning("webhook body is not a Telegram update")
+        log.warning("webhook body is not a Telegram update", extra=event("webhook.malformed"))
         return jsonify(error="not a Telegram update"), 400
     with log_context(update_id=update["update_id"]):
         try:
             outcome = _route(update)
         except TryAgain as exc:
-            log.warning("transient failure, asking Telegram to redeliver: %s", exc)
+            log.warning(
+                "transient failure, asking Telegram to redeliver: %s",
+                exc,
+                extra=event("webhook.redelivery_asked"),
+            )
             return jsonify(error="temporarily unavailable"), 503
     return jsonify(ok=True, outcome=outcome)
 
@@ -82,11 +89,16 @@ def _route(update: dict) -> Routed | PhotoOutcome:
             return Routed.EDITED
         # Channel posts, callbacks, membership changes...: nobody to answer (posting into a
         # channel would be public), so they are acknowledged and ignored.
-        log.info("ignored update without a message")
+        log.info(
+            "ignored update without a message", extra=event("update.ignored", reason="no message")
+        )
         return Routed.IGNORED
     chat_id, message_id = _chat_and_message(message)
     if chat_id is None:
-        log.warning("message without a usable chat or message_id ignored")
+        log.warning(
+            "message without a usable chat or message_id ignored",
+            extra=event("update.ignored", reason="no chat"),
+        )
         return Routed.IGNORED
     with log_context(chat_id=chat_id, message_id=message_id):
         return _route_message(update["update_id"], chat_id, message_id, message)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from common.jsonlog import event
 from yolo5.detector import Detection, Detector
 from yolo5.onnx_detector import OnnxDetector, verified
 from yolo5.settings import Settings
@@ -60,7 +61,7 @@ def exported(weights: Path, cache_dir: Path, model_name: str) -> Path:
     try:
         return verified(target)
     except WeightsError:
-        logger.info("exporting %s to %s", weights.name, target)
+        logger.info("exporting %s to %s", weights.name, target, extra=event("model.exporting"))
     command = [
         sys.executable,
         "-m",

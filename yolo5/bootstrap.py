@@ -6,7 +6,7 @@ import logging
 
 import boto3
 
-from common.jsonlog import configure_logging
+from common.jsonlog import configure_logging, event
 from yolo5.backends import ObjectDetector
 from yolo5.notifier import ResultsNotifier
 from yolo5.processing import JobProcessor, Limits
@@ -36,7 +36,12 @@ def build_worker(
         limits=Limits(settings.max_image_bytes, settings.max_image_pixels, max_receive),
         images_bucket=settings.images_bucket,
     )
-    logger.info("maxReceiveCount=%s visibility=%ss", max_receive, visibility)
+    logger.info(
+        "maxReceiveCount=%s visibility=%ss",
+        max_receive,
+        visibility,
+        extra=event("queue.limits", max_receive_count=max_receive, visibility_s=visibility),
+    )
     return Worker(
         processor=processor,
         detector=detector,

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from common.contracts import FailureReason
+from common.jsonlog import event
 from yolo5.errors import PermanentJobError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def decode_rgb(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
     except Image.DecompressionBombError:
         raise PermanentJobError(FailureReason.TOO_MANY_PIXELS) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        logger.info("image header rejected: %s", exc)
+        logger.info("image header rejected: %s", exc, extra=event("image.rejected"))
         raise PermanentJobError(FailureReason.NOT_AN_IMAGE) from None
     with image:
         width, height = image.size
@@ -75,7 +76,7 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
         array = np.array(rgb, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Truncated files, bad compressed data and corrupt headers all end up here.
-        logger.info("image decode failed: %s", exc)
+        logger.info("image decode failed: %s", exc, extra=event("image.undecodable"))
         raise PermanentJobError(FailureReason.DAMAGED) from None
     except Image.DecompressionBombError:
         raise PermanentJobError(FailureReason.TOO_MANY_PIXELS) from None

@@ -27,6 +27,7 @@ from concurrent.futures import Executor, Future
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.jsonlog import event
 from yolo5.processing import Prepared
 from yolo5.queue import JobsQueue, Message
 from yolo5.visibility import VisibilityKeeper
@@ -107,7 +108,11 @@ class Lookahead:
         try:
             messages = self._queue.receive(count, 0)
         except (ClientError, BotoCoreError) as exc:
-            logger.warning("short poll failed (%s); the next long poll retries", exc)
+            logger.warning(
+                "short poll failed (%s); the next long poll retries",
+                exc,
+                extra=event("lookahead.poll_failed"),
+            )
             return []
         for message in messages:
             self._keeper.track(message)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import requests
 
+from common.jsonlog import event
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,15 +53,29 @@ class ResultsNotifier:
                     self.results_url, params={"predictionId": prediction_id}, timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                logger.warning("results call failed (attempt %s): %s", attempt, type(exc).__name__)
+                logger.warning(
+                    "results call failed (attempt %s): %s",
+                    attempt,
+                    type(exc).__name__,
+                    extra=event("results_call.failed", attempt=attempt, error=type(exc).__name__),
+                )
             else:
                 if response.ok:
                     return Notified.SENT
                 if response.status_code in (400, 404):
-                    logger.error("polybot rejected the result with %s", response.status_code)
+                    logger.error(
+                        "polybot rejected the result with %s",
+                        response.status_code,
+                        extra=event("results_call.rejected", status=response.status_code),
+                    )
                     return Notified.REJECTED
                 logger.warning(
-                    "results call answered %s (attempt %s)", response.status_code, attempt
+                    "results call answered %s (attempt %s)",
+                    response.status_code,
+                    attempt,
+                    extra=event(
+                        "results_call.failed", attempt=attempt, status=response.status_code
+                    ),
                 )
             if attempt < self.attempts:
                 cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))

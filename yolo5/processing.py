@@ -29,7 +29,7 @@ from common.contracts import (
     is_prediction_id,
     predicted_key,
 )
-from common.jsonlog import log_context
+from common.jsonlog import event, log_context
 from yolo5.detector import Detection
 from yolo5.errors import PermanentJobError
 from yolo5.images import decode_rgb
@@ -115,7 +115,9 @@ class JobProcessor:
                     data, self.limits.max_image_bytes, self.limits.max_image_pixels
                 )
         except InvalidJob as exc:
-            logger.warning("invalid job %s: %s", message.message_id, exc)
+            logger.warning(
+                "invalid job %s: %s", message.message_id, exc, extra=event("job.invalid")
+            )
             prepared.error = PermanentJobError(FailureReason.INVALID_JOB)
         except Exception as exc:  # noqa: BLE001 - classified in _fail; the loop must go on
             prepared.error = exc
@@ -150,7 +152,11 @@ class JobProcessor:
                     "prediction %s: %s",
                     "done" if first else "was already finished",
                     detection.counts,
-                    extra={"timings": timings},
+                    extra=event(
+                        "prediction.done" if first else "prediction.already_finished",
+                        counts=detection.counts,
+                        timings=timings,
+                    ),
                 )
             except Exception as exc:  # noqa: BLE001 - classified in _fail
                 prepared.error = exc
@@ -161,7 +167,11 @@ class JobProcessor:
         job = prepared.job
         with log_context(prediction_id=prepared.prediction_id, chat_id=job and job.chat_id):
             if prepared.finished:
-                logger.info("redelivered job already %s: notifying again", prepared.finished)
+                logger.info(
+                    "redelivered job already %s: notifying again",
+                    prepared.finished,
+                    extra=event("job.renotify", status=prepared.finished),
+                )
                 return self._notify_and_delete(prepared, Outcome.RENOTIFIED)
             return self._fail(prepared)
 
@@ -170,28 +180,47 @@ class JobProcessor:
         last = prepared.message.receive_count >= self.limits.max_receive_count
         if isinstance(exc, PermanentJobError):
             failure = exc.failure
-            logger.warning("permanent failure: %s", failure)
+            logger.warning(
+                "permanent failure: %s",
+                failure,
+                extra=event("job.failed", reason=str(failure.reason)),
+            )
         elif last:
             failure = Failure(FailureReason.RETRIES_EXHAUSTED)
             logger.error(
                 "failed on the last allowed attempt (%s): %s",
                 prepared.message.receive_count,
                 _describe(exc),
+                extra=event(
+                    "job.retries_exhausted",
+                    attempt=prepared.message.receive_count,
+                    error=_code(exc),
+                ),
             )
         else:
-            logger.warning("transient failure, the message will come back: %s", _describe(exc))
+            logger.warning(
+                "transient failure, the message will come back: %s",
+                _describe(exc),
+                extra=event("job.retry", error=_code(exc)),
+            )
             self.keeper.untrack(prepared.message)
             return Outcome.RETRY
         pid = prepared.prediction_id
         if pid is None:
             logger.error(
-                "job %s has no usable prediction_id; dropping it", prepared.message.message_id
+                "job %s has no usable prediction_id; dropping it",
+                prepared.message.message_id,
+                extra=event("job.dropped"),
             )
             return self._delete(prepared, Outcome.DROPPED)
         try:
             self.store.mark_failed(pid, failure, prepared.job)
         except (ClientError, BotoCoreError) as store_exc:
-            logger.warning("could not record the failure: %s", _describe(store_exc))
+            logger.warning(
+                "could not record the failure: %s",
+                _describe(store_exc),
+                extra=event("job.failure_unrecorded", error=_code(store_exc)),
+            )
             self.keeper.untrack(prepared.message)
             return Outcome.RETRY
         if isinstance(exc, PermanentJobError):
@@ -208,7 +237,11 @@ class JobProcessor:
         logger.info(
             "polybot notified: %s",
             notified.value,
-            extra={"timings": {"notify_ms": _ms_since(started)}},
+            extra=event(
+                "polybot.notified",
+                notified=notified.value,
+                timings={"notify_ms": _ms_since(started)},
+            ),
         )
         if notified is Notified.UNAVAILABLE:
             # The item is finished, so a redelivery only notifies again. On the last attempt the
@@ -223,7 +256,11 @@ class JobProcessor:
             self.queue.delete(prepared.message)
         except (ClientError, BotoCoreError) as exc:
             # Harmless: the item is finished, so a redelivery just notifies again (idempotent).
-            logger.warning("delete failed: %s", _describe(exc))
+            logger.warning(
+                "delete failed: %s",
+                _describe(exc),
+                extra=event("job.delete_failed", error=_code(exc)),
+            )
         return outcome
 
     def _download(self, job: Job) -> bytes:
@@ -248,6 +285,13 @@ def _id_in(body: str) -> str | None:
         return None
     pid = data.get("prediction_id") if isinstance(data, dict) else None
     return pid if is_prediction_id(pid) else None
+
+
+def _code(exc: BaseException | None) -> str:
+    """What went wrong, as a value to match on: AWS's error code, or the exception's type."""
+    if isinstance(exc, ClientError):
+        return str(exc.response["Error"].get("Code"))
+    return type(exc).__name__
 
 
 def _describe(exc: BaseException | None) -> str:

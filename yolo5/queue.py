@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.jsonlog import event
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,14 +38,22 @@ class JobsQueue:
                 QueueUrl=self.url, AttributeNames=["RedrivePolicy", "VisibilityTimeout"]
             )["Attributes"]
         except (ClientError, BotoCoreError) as exc:
-            logger.warning("queue attributes unreadable (%s); using fallbacks", exc)
+            logger.warning(
+                "queue attributes unreadable (%s); using fallbacks",
+                exc,
+                extra=event("queue.attributes_unreadable"),
+            )
             return fallback_max_receive, 30
         max_receive = fallback_max_receive
         if "RedrivePolicy" in attributes:
             try:
                 max_receive = int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"])
             except (ValueError, KeyError, TypeError):
-                logger.warning("RedrivePolicy unreadable; maxReceiveCount=%s", max_receive)
+                logger.warning(
+                    "RedrivePolicy unreadable; maxReceiveCount=%s",
+                    max_receive,
+                    extra=event("queue.redrive_unreadable"),
+                )
         return max_receive, int(attributes.get("VisibilityTimeout", 30))
 
     def receive(self, max_messages: int, wait_seconds: int) -> list[Message]:
@@ -65,6 +75,11 @@ class JobsQueue:
                 QueueUrl=self.url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=seconds
             )
         except (ClientError, BotoCoreError) as exc:
-            logger.warning("visibility change failed for %s: %s", message.message_id, exc)
+            logger.warning(
+                "visibility change failed for %s: %s",
+                message.message_id,
+                exc,
+                extra=event("visibility.change_failed"),
+            )
             return False
         return True

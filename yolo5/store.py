@@ -23,6 +23,7 @@ from common.contracts import (
     item_key,
     utc_now_iso,
 )
+from common.jsonlog import event
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ class PredictionStore:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                logger.info("item already finished; left as it is")
+                logger.info(
+                    "item already finished; left as it is", extra=event("item.already_finished")
+                )
                 return False
             raise
         return True

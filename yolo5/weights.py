@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.env import env_bool, env_opt, env_str
+from common.jsonlog import event
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def resolve(explicit: Path | None, model_name: str, cache_dir: Path, allow_downl
 def _download(url: str, target: Path, expected: str) -> Path:
     """Download to a temp file next to the target, check the hash, then rename atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("downloading checkpoint %s", url)
+    logger.info("downloading checkpoint %s", url, extra=event("weights.downloading"))
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.jsonlog import log_context
+from common.jsonlog import event, log_context
 from yolo5.backends import ObjectDetector
 from yolo5.lookahead import Lookahead
 from yolo5.processing import JobProcessor, Outcome, Prepared
@@ -103,7 +103,12 @@ class Worker:
                 except (ClientError, BotoCoreError) as exc:
                     failures += 1
                     delay = min(RECEIVE_BACKOFF_CAP, 2.0**failures)
-                    logger.warning("receive failed (%s); retrying in %.0fs", exc, delay)
+                    logger.warning(
+                        "receive failed (%s); retrying in %.0fs",
+                        exc,
+                        delay,
+                        extra=event("receive.failed", retry_in_s=delay),
+                    )
                     time.sleep(delay)
                     continue
                 failures = 0
@@ -111,7 +116,11 @@ class Worker:
         except ForcedShutdown:
             self.forced = True
             released = self.keeper.release_all()
-            logger.warning("forced shutdown: released %s in-flight message(s)", released)
+            logger.warning(
+                "forced shutdown: released %s in-flight message(s)",
+                released,
+                extra=event("worker.forced", released=released),
+            )
         finally:
             self.teardown()
         return 0
@@ -119,30 +128,52 @@ class Worker:
     def bootstrap(self) -> None:
         self.keeper.start()
         self.touch_health()
-        logger.info("worker ready: queue %s, batch %s", self.queue.url, self.batch_size)
+        logger.info(
+            "worker ready: queue %s, batch %s",
+            self.queue.url,
+            self.batch_size,
+            extra=event("worker.ready", batch_size=self.batch_size),
+        )
 
     def teardown(self) -> None:
         if not self.forced:
             released = self.lookahead.release()
             if released:
-                logger.info("released %s job(s) received ahead", released)
+                logger.info(
+                    "released %s job(s) received ahead",
+                    released,
+                    extra=event("lookahead.released", released=released),
+                )
             wait(self._finishing)  # the keeper still extends their messages meanwhile
         self.keeper.stop()
         # After a forced stop don't wait for I/O threads; their messages are released.
         self._pool.shutdown(wait=not self.forced, cancel_futures=True)
-        logger.info("worker stopped%s", " (forced)" if self.forced else "")
+        logger.info(
+            "worker stopped%s",
+            " (forced)" if self.forced else "",
+            extra=event("worker.stopped", forced=self.forced),
+        )
 
     def touch_health(self) -> None:
         """The liveness file the container HEALTHCHECK reads: touched every iteration."""
         try:
             self.health_file.touch()
         except OSError as exc:
-            logger.warning("health file %s not writable: %s", self.health_file, exc)
+            logger.warning(
+                "health file %s not writable: %s",
+                self.health_file,
+                exc,
+                extra=event("health.unwritable"),
+            )
 
     def request_stop(self, signum: int = signal.SIGTERM, frame=None) -> None:
         if self._stop:
             raise ForcedShutdown
-        logger.info("signal %s: stopping after the current job (again to force)", signum)
+        logger.info(
+            "signal %s: stopping after the current job (again to force)",
+            signum,
+            extra=event("worker.stopping", signal=signum),
+        )
         self._stop = True
         self.lookahead.stop()
         if self._idle:
@@ -192,7 +223,7 @@ class Worker:
             try:
                 detection = self.detector.detect(prepared.image)
             except Exception as exc:  # a poison image must not stop the worker
-                logger.exception("inference failed")
+                logger.exception("inference failed", extra=event("inference.failed"))
                 prepared.error = exc
                 return self._pool.submit(self._guarded, self.processor.settle, prepared)
         prepared.image = None  # the detection keeps the pixels until it has drawn on them
@@ -203,6 +234,11 @@ class Worker:
         try:
             return stage(prepared, *args)
         except Exception:
-            logger.exception("job %s crashed in %s", prepared.prediction_id, stage.__name__)
+            logger.exception(
+                "job %s crashed in %s",
+                prepared.prediction_id,
+                stage.__name__,
+                extra=event("job.crashed", stage=stage.__name__),
+            )
             self.keeper.untrack(prepared.message)
             return Outcome.CRASHED

@@ -43,7 +43,7 @@ def test_token_never_reaches_a_log_line(client, bot, caplog, json_lines):
 def test_request_path_log_lines_carry_the_ids(client, bot, json_lines):
     bot.add_file("photo-1", b"jpeg")
     post_update(client, photo_update(201, 2))
-    queued = [line for line in json_lines() if "job queued" in line["msg"]]
+    queued = [line for line in json_lines() if line.get("event") == "job.queued"]
     assert len(queued) == 1
     assert queued[0]["update_id"] == 201
     assert queued[0]["chat_id"] == CHAT_ID

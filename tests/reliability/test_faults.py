@@ -1,6 +1,6 @@
 """Fault injection against the local stack's real processes: each photo answered exactly once.
 
-One stack for the module (tests/reliability/support/pieces.py: every Procfile process on its
+One stack for the module (local/harness.py's local_pieces: every Procfile process on its
 own, so single processes can be killed and restarted), with polybot's and the workers' AWS
 endpoint behind a FaultyProxy in front of moto. Every test leaves one healthy worker, polybot
 up and the proxy passing, for the next. The jobs queue's visibility timeout is 30 s (the data
@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from common.contracts import Job
-from tests.reliability.support.pieces import Pieces, local_pieces, photos
+from local.harness import LocalStack, local_pieces, photos
 from tests.reliability.support.proxy import PASS, REFUSE, STALL, faulty_proxy
 from tests.reliability.support.updates import (
     bot_token,
@@ -27,7 +27,8 @@ from tests.reliability.support.updates import (
     upload_photo,
     user_message,
 )
-from tests.support.images import sample_image
+from tests.support.images import real_weights, sample_image
+from tests.support.logs import events
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,7 @@ def stack(tmp_path_factory, proxy):
     with local_pieces(
         tmp,
         workers=1,
+        weights=real_weights(),
         service_env={"AWS_ENDPOINT_URL": proxy.url},
         MOTO_PORT=str(proxy.moto_port),
         LOCAL_JOB_VISIBILITY_TIMEOUT=str(VISIBILITY),
@@ -74,9 +76,9 @@ def healthy(stack, proxy):
     stack.wait_http(f"{stack.cfg.polybot_url}/healthz")
 
 
-def queue_depths(stack: Pieces) -> dict[str, int]:
+def queue_depths(stack: LocalStack) -> dict[str, int]:
     outputs = stack.outputs()
-    sqs = stack.aws("sqs")
+    sqs = stack.client("sqs")
     jobs = outputs["JOBS_QUEUE_URL"]
     dlq = sqs.get_queue_url(QueueName=jobs.rsplit("/", 1)[1].replace("-jobs", "-jobs-dlq"))
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
@@ -88,22 +90,22 @@ def queue_depths(stack: Pieces) -> dict[str, int]:
     return depths
 
 
-def wait_until(condition, timeout: float, what: str, stack: Pieces, interval: float = 0.2):
+def wait_until(condition, timeout: float, what: str, stack: LocalStack, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}\n{stack.logs()[-6000:]}")
+    raise AssertionError(f"timed out waiting for {what}\n{stack.log()[-6000:]}")
 
 
-def wait_in_flight(stack: Pieces) -> None:
+def wait_in_flight(stack: LocalStack) -> None:
     """Until the job has been received by a worker (invisible in the queue, item PENDING)."""
     wait_until(lambda: queue_depths(stack)["jobs_in_flight"] >= 1, 60, "job in flight", stack)
 
 
-def wait_inferring(stack: Pieces, worker) -> None:
+def wait_inferring(stack: LocalStack, worker) -> None:
     """Until the job is on the model: received, then the worker has burnt a CPU-second on it.
 
     Receiving, downloading and decoding bus.jpg cost a few CPU-milliseconds; inference at
@@ -121,7 +123,7 @@ def wait_inferring(stack: Pieces, worker) -> None:
     wait_until(lambda: cpu() - idle >= 1.0, 120, "the worker on the model", stack)
 
 
-def assert_settled(stack: Pieces) -> dict[str, int]:
+def assert_settled(stack: LocalStack) -> dict[str, int]:
     """Nothing stuck: jobs queue and DLQ empty once the answer is out."""
 
     def empty() -> dict[str, int] | None:
@@ -133,13 +135,10 @@ def assert_settled(stack: Pieces) -> dict[str, int]:
 
 def done_for(service, chat: int) -> bool:
     """Whether this worker logged the finished prediction of this chat's job."""
-    return any(
-        "prediction done" in line and f'"chat_id": {chat}' in line
-        for line in service.log().splitlines()
-    )
+    return bool(events(service.log(), "prediction.done", chat_id=chat))
 
 
-def answered_once(stack: Pieces, chat_id: int, timeout: float = 180) -> list[dict]:
+def answered_once(stack: LocalStack, chat_id: int, timeout: float = 180) -> list[dict]:
     stack.wait_for(chat_id, lambda ms: len(photos(ms)) >= 1, timeout)
     # The worker deletes a job only after polybot answered, so once no job is left in the
     # queue (visible or in flight) no further answer can come: count then.
@@ -160,7 +159,7 @@ def test_telegram_429_then_5xx_then_success_on_getfile_and_sendphoto(healthy, ob
     assert delivered["webhook_status"] == 200
     messages = answered_once(stack, chat)
     log = stack.services["polybot"].log()
-    retries = {m: log.count(f"Telegram {m}: ") for m in ("getFile", "sendPhoto")}
+    retries = {m: len(events(log, "telegram.retry", method=m)) for m in ("getFile", "sendPhoto")}
     assert retries == {"getFile": 2, "sendPhoto": 2}, retries
     depths = assert_settled(stack)
     observe(
@@ -262,8 +261,11 @@ def test_polybot_down_when_the_worker_calls_results_then_back(healthy, observe):
     assert stack.stop(polybot, signal.SIGTERM) == 0
     down_at = time.monotonic()
     (worker,) = stack.workers()
-    wait_until(lambda: "results call failed" in worker.log(), 120, "failed results call", stack)
-    wait_until(lambda: "polybot notified: unavailable" in worker.log(), 60, "give-up", stack)
+    wait_until(
+        lambda: events(worker.log(), "results_call.failed"), 120, "failed results call", stack
+    )
+    gave_up = {"notified": "unavailable"}
+    wait_until(lambda: events(worker.log(), "polybot.notified", **gave_up), 60, "give-up", stack)
     assert photos(stack.messages(chat)) == []
     stack.start_polybot()
     stack.wait_http(f"{stack.cfg.polybot_url}/healthz")
@@ -324,7 +326,7 @@ def test_poison_job_ends_in_dlq_and_the_user_is_told_once(healthy, observe):
     outputs = stack.outputs()
     pid = str(uuid.uuid4())
     key = f"originals/{chat}/{pid}.jpg"
-    stack.aws("s3").put_object(
+    stack.client("s3").put_object(
         Bucket=outputs["IMAGES_BUCKET"], Key=key, Body=BUS, StorageClass="GLACIER"
     )
     stack.table().put_item(
@@ -338,7 +340,7 @@ def test_poison_job_ends_in_dlq_and_the_user_is_told_once(healthy, observe):
         }
     )
     job = Job(pid, chat, outputs["IMAGES_BUCKET"], key, 1, "2024-01-01T00:00:00Z")
-    stack.aws("sqs").send_message(QueueUrl=outputs["JOBS_QUEUE_URL"], MessageBody=job.to_json())
+    stack.client("sqs").send_message(QueueUrl=outputs["JOBS_QUEUE_URL"], MessageBody=job.to_json())
     started = time.monotonic()
     wait_until(
         lambda: queue_depths(stack)["dlq_visible"] == 1,
@@ -359,7 +361,10 @@ def test_poison_job_ends_in_dlq_and_the_user_is_told_once(healthy, observe):
     assert depths["jobs_visible"] == depths["jobs_in_flight"] == 0, depths
     observe(
         "poison job",
-        transient_failures_logged=worker_log.count("InvalidObjectState"),
+        transient_failures_logged=sum(
+            len(events(worker_log, name, error="InvalidObjectState"))
+            for name in ("job.retry", "job.retries_exhausted")
+        ),
         dead_lettered_after_s=round(dead_lettered_s, 1),
         user_messages=len(messages),
         item_status=item["status"],
