@@ -188,6 +188,7 @@ def write_instance_env(aws: Aws, emu: Emulator) -> None:
         "Bucket": aws.outputs["ImagesBucketName"],
         "QueueUrl": aws.outputs["JobsQueueUrl"],
         "Table": aws.outputs["PredictionsTableName"],
+        "StopTimeout": aws.outputs["JobVisibilityTimeout"],
         "SecretName": aws.outputs["BotTokenSecretName"],
         "PolybotLogGroup": aws.log_groups["polybot"],
         "WorkerLogGroup": aws.log_groups["yolo5"],

@@ -22,8 +22,14 @@ DATA_OUTPUTS_LOCAL_MODE_READS = {
     "PredictionsTableArn",
     "BotTokenSecretName",
 }
-# Also exported; BotTokenSecretArn only where the secret really exists (not under moto).
-DATA_OUTPUTS_EXTRA = {"ImagesBucketArn", "DeadLetterQueueName", "BotTokenSecretArn"}
+# Also exported (JobVisibilityTimeout for the app stack's worker stop timeout);
+# BotTokenSecretArn only where the secret really exists (not under moto).
+DATA_OUTPUTS_EXTRA = {
+    "ImagesBucketArn",
+    "DeadLetterQueueName",
+    "BotTokenSecretArn",
+    "JobVisibilityTimeout",
+}
 APP_OUTPUTS_THE_PIPELINE_NEEDS = {
     "PublicLoadBalancerDnsName",
     "WebhookUrl",

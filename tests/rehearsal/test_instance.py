@@ -17,6 +17,7 @@ VALUES = {
     "Bucket": "b",
     "QueueUrl": "http://q",
     "Table": "t",
+    "StopTimeout": "120",
     "SecretName": "s",
     "PolybotLogGroup": "/p",
     "WorkerLogGroup": "/w",
@@ -44,6 +45,7 @@ def test_yolo5_env_calls_polybot_through_the_internal_load_balancer():
     assert env["POLYBOT_RESULTS_URL"] == "http://internal.example/results"
     assert env["IMAGES_BUCKET"] == "b"
     assert env["LOG_GROUP"] == "/w"
+    assert env["STOP_TIMEOUT"] == "120"
 
 
 def test_a_value_user_data_needs_and_the_rehearsal_lacks_is_an_error():

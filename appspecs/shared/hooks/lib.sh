@@ -11,6 +11,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 
 # Runtime configuration written by the instance's user data (no secret in it: only the secret's id).
 SERVICE_ENV_FILE="${SERVICE_ENV_FILE:-/etc/polybot/${SERVICE}.env}"
+# A STOP_TIMEOUT there wins over settings.sh's: yolo5's user data writes the queue's visibility
+# timeout, so the stack's one number reaches the hooks (cloudformation/app.yaml).
+if [[ -r "$SERVICE_ENV_FILE" ]] && grep -q '^STOP_TIMEOUT=[0-9][0-9]*$' "$SERVICE_ENV_FILE"; then
+  STOP_TIMEOUT="$(sed -n 's/^STOP_TIMEOUT=//p' "$SERVICE_ENV_FILE" | tail -n 1)"
+fi
 # The bundle's root (CodeDeploy runs hooks from the unpacked bundle).
 BUNDLE_DIR="${BUNDLE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 # Written by the build: IMAGE_URI=<registry>/<repo>:<commit sha>, the only image this bundle runs.
