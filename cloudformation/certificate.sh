@@ -15,12 +15,8 @@ usage: cloudformation/certificate.sh [--prefix NAME] [--region REGION] [--days N
 TXT
 }
 
-log() { printf '>> %s\n' "$*" >&2; }
-die() { printf 'certificate.sh: %s\n' "$*" >&2; exit 1; }
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-prefix=${PREFIX:-polybot}
-region=${AWS_REGION:-us-east-1}
+# shellcheck source=cloudformation/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 days=${CERT_DAYS:-365}
 
 while (($#)); do
@@ -34,17 +30,12 @@ while (($#)); do
 done
 [[ $days =~ ^[0-9]+$ ]] || die "--days must be a whole number"
 command -v openssl >/dev/null || die "openssl is required"
-export AWS_REGION=$region AWS_DEFAULT_REGION=$region
+use_region
 
 app_stack="$prefix-app"
 parameter="/$prefix/webhook-certificate"
 
-stack_value() { # stack_value Output|Parameter KEY
-  aws cloudformation describe-stacks --stack-name "$app_stack" \
-    --query "Stacks[0].${1}s[?${1}Key=='$2'].${1}Value" --output text
-}
-
-dns=$(stack_value Output PublicLoadBalancerDnsName) ||
+dns=$(stack_output "$app_stack" PublicLoadBalancerDnsName) ||
   die "stack $app_stack not found: run cloudformation/deploy.sh first"
 [[ -n $dns && $dns != None ]] || die "stack $app_stack has no PublicLoadBalancerDnsName output"
 # ACM needs the site's FQDN in the certificate ("Prerequisites for importing ACM certificates");
@@ -64,11 +55,9 @@ openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days "$days" \
   -keyout "$workdir/key.pem" -out "$workdir/cert.pem" 2>/dev/null
 
 # Re-import over the certificate the stack already uses when it is one of ours (renewal).
-current=$(stack_value Parameter CertificateArn)
+current=$(stack_parameter "$app_stack" CertificateArn)
 reimport=()
-if [[ -n $current && $current != None ]] &&
-  [[ $(aws acm describe-certificate --certificate-arn "$current" \
-    --query Certificate.Type --output text 2>/dev/null) == IMPORTED ]]; then
+if is_imported_certificate "$current"; then
   reimport=(--certificate-arn "$current")
   log "re-importing into $current"
 else
@@ -96,4 +85,4 @@ aws ssm send-command --document-name AWS-RunShellScript \
   --query Command.CommandId --output text >/dev/null
 
 log "done. Release polybot again (pipeline: Release change) so it re-registers the webhook"
-log "with the certificate: $(stack_value Output WebhookUrl)"
+log "with the certificate: $(stack_output "$app_stack" WebhookUrl)"

@@ -25,12 +25,8 @@ when the app stack is created, and change only with --roll.
 TXT
 }
 
-log() { printf '>> %s\n' "$*" >&2; }
-die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-prefix=${PREFIX:-polybot}
-region=${AWS_REGION:-us-east-1}
+# shellcheck source=cloudformation/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 certificate_arn=${CERTIFICATE_ARN:-}
 domain_name=${DOMAIN_NAME:-}
 hosted_zone_id=${HOSTED_ZONE_ID:-}
@@ -65,7 +61,7 @@ data_stack="$prefix-data"
 app_stack="$prefix-app"
 observability_stack="$prefix-observability"
 pipeline_stack="$prefix-pipeline" # deployed by hand (docs/delivery.md) under this name
-export AWS_REGION=$region AWS_DEFAULT_REGION=$region
+use_region
 
 # deploy_stack NAME TEMPLATE [Key=Value ...]: create or update; unchanged stacks are fine.
 deploy_stack() {
@@ -112,16 +108,6 @@ empty_bucket() {
   done
 }
 
-stack_output() {
-  aws cloudformation describe-stacks --stack-name "$1" \
-    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text
-}
-
-stack_parameter() {
-  aws cloudformation describe-stacks --stack-name "$1" \
-    --query "Stacks[0].Parameters[?ParameterKey=='$2'].ParameterValue" --output text
-}
-
 # empty_stack_bucket STACK OUTPUT: empty the bucket a stack names in an output, if it exists.
 empty_stack_bucket() {
   local bucket
@@ -144,9 +130,7 @@ teardown() {
   delete_stack "$app_stack"
   # certificate.sh's artefacts: the imported certificate (free once the listener is gone)
   # and the public PEM in SSM.
-  if [[ -n $imported_certificate && $imported_certificate != None ]] &&
-    [[ $(aws acm describe-certificate --certificate-arn "$imported_certificate" \
-      --query Certificate.Type --output text 2>/dev/null) == IMPORTED ]]; then
+  if is_imported_certificate "$imported_certificate"; then
     log "deleting imported certificate $imported_certificate"
     aws acm delete-certificate --certificate-arn "$imported_certificate"
   fi

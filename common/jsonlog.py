@@ -69,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update(_context.get() or {})
-        for key in (*CONTEXT_KEYS, "event", "timings"):
+        for key in (*CONTEXT_KEYS, "event"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         for key, value in getattr(record, "fields", {}).items():

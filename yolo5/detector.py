@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from common.contracts import counts_of
+from common.jsonlog import event
 from yolo5.annotate import annotated_jpeg
 from yolo5.weights import verify
 
@@ -42,27 +44,44 @@ class Detection:
         return annotated_jpeg(self.rgb, self.labels)
 
 
-class Detector:
-    """Owns the model. Call detect() from one thread only (the worker's main thread)."""
+class BaseDetector(ABC):
+    """What both backends (Detector, OnnxDetector) share: how they are configured and how they
+    warm up. A backend opens its model in _load and runs it in detect."""
 
     def __init__(
         self,
-        weights: Path,
+        model: Path,
         model_name: str,
         img_size: int = 640,
         conf: float = 0.25,
         iou: float = 0.45,
-        torch_threads: int = 0,
+        threads: int = 0,
     ) -> None:
         self.model_name = model_name
         self.img_size = img_size
-        self._model = _load(weights, conf, iou, torch_threads)
+        self._load(model, conf, iou, threads)
+
+    @abstractmethod
+    def _load(self, model: Path, conf: float, iou: float, threads: int) -> None: ...
+
+    @abstractmethod
+    def detect(self, rgb: np.ndarray) -> Detection: ...
 
     def warm_up(self) -> None:
         """Run once on a blank image so the first real job doesn't pay for lazy init."""
         started = time.perf_counter()
-        self._model(np.zeros((self.img_size, self.img_size, 3), dtype=np.uint8), size=self.img_size)
-        logger.info("model warm", extra={"timings": {"warmup_ms": _ms_since(started)}})
+        self.detect(np.zeros((self.img_size, self.img_size, 3), dtype=np.uint8))
+        # Under the backend's own logger (yolo5.detector or yolo5.onnx_detector).
+        logging.getLogger(type(self).__module__).info(
+            "model warm", extra=event("model.warm", timings={"warmup_ms": _ms_since(started)})
+        )
+
+
+class Detector(BaseDetector):
+    """Owns the model. Call detect() from one thread only (the worker's main thread)."""
+
+    def _load(self, model: Path, conf: float, iou: float, threads: int) -> None:
+        self._model = _load(model, conf, iou, threads)
 
     def detect(self, rgb: np.ndarray) -> Detection:
         started = time.perf_counter()
@@ -120,7 +139,9 @@ def _load(weights: Path, conf: float, iou: float, torch_threads: int):
     wrapped.conf = conf
     wrapped.iou = iou
     logger.info(
-        "model loaded from %s", weights.name, extra={"timings": {"load_ms": _ms_since(started)}}
+        "model loaded from %s",
+        weights.name,
+        extra=event("model.loaded", file=weights.name, timings={"load_ms": _ms_since(started)}),
     )
     return wrapped
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolo5.detector import Detection, _hwc_safe, _ms_since, detection_from
+from common.jsonlog import event
+from yolo5.detector import BaseDetector, Detection, _hwc_safe, _ms_since, detection_from
 from yolo5.weights import WeightsError
 
 logger = logging.getLogger(__name__)
@@ -42,22 +43,12 @@ def verified(model: Path) -> Path:
     return model
 
 
-class OnnxDetector:
+class OnnxDetector(BaseDetector):
     """Owns the ONNX Runtime session. Call detect() from one thread only."""
 
-    def __init__(
-        self,
-        model: Path,
-        model_name: str,
-        img_size: int = 640,
-        conf: float = 0.25,
-        iou: float = 0.45,
-        threads: int = 0,
-    ) -> None:
+    def _load(self, model: Path, conf: float, iou: float, threads: int) -> None:
         import onnxruntime
 
-        self.model_name = model_name
-        self.img_size = img_size
         self.conf, self.iou = conf, iou
         started = time.perf_counter()
         options = onnxruntime.SessionOptions()
@@ -73,13 +64,10 @@ class OnnxDetector:
         self._stride = max(self.strides)
         self._logit = math.log(conf / (1 - conf)) if 0 < conf < 1 else -math.inf
         logger.info(
-            "model loaded from %s", model.name, extra={"timings": {"load_ms": _ms_since(started)}}
+            "model loaded from %s",
+            model.name,
+            extra=event("model.loaded", file=model.name, timings={"load_ms": _ms_since(started)}),
         )
-
-    def warm_up(self) -> None:
-        started = time.perf_counter()
-        self.detect(np.zeros((self.img_size, self.img_size, 3), dtype=np.uint8))
-        logger.info("model warm", extra={"timings": {"warmup_ms": _ms_since(started)}})
 
     def detect(self, rgb: np.ndarray) -> Detection:
         started = time.perf_counter()

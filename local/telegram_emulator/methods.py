@@ -180,21 +180,27 @@ def _photo_sizes(state: EmulatorState, params: Mapping, files: Mapping) -> list[
         raise bad_request("IMAGE_PROCESS_FAILED") from None
 
 
-def send_photo(state, params, files, bot_id):
+def _send_media(state, params, files, bot_id, method: str, kind: str, media_of) -> dict:
+    """sendPhoto and sendDocument: the chat, the caption and the reply are checked in that
+    order before `media_of(state, params, files)` reads the upload or the file_id."""
     chat_id = chat_id_param(params)
     caption = _caption(params)
     reply = _reply_to(state, params, chat_id)
-    photo = _photo_sizes(state, params, files)
+    media = media_of(state, params, files)
     return _record_and_build(
         state,
         bot_id,
         chat_id,
-        "sendPhoto",
+        method,
         reply,
-        photo=photo,
+        **{kind: media},
         caption=caption,
         parse_mode=params.get("parse_mode"),
     )
+
+
+def send_photo(state, params, files, bot_id):
+    return _send_media(state, params, files, bot_id, "sendPhoto", "photo", _photo_sizes)
 
 
 def _upload_name(filename: str | None) -> str:
@@ -221,20 +227,7 @@ def _document(state: EmulatorState, params: Mapping, files: Mapping) -> dict:
 
 
 def send_document(state, params, files, bot_id):
-    chat_id = chat_id_param(params)
-    caption = _caption(params)
-    reply = _reply_to(state, params, chat_id)
-    document = _document(state, params, files)
-    return _record_and_build(
-        state,
-        bot_id,
-        chat_id,
-        "sendDocument",
-        reply,
-        document=document,
-        caption=caption,
-        parse_mode=params.get("parse_mode"),
-    )
+    return _send_media(state, params, files, bot_id, "sendDocument", "document", _document)
 
 
 def send_chat_action(state, params, files, bot_id):
