@@ -58,11 +58,7 @@ def notify():
         try:
             prediction = predictions.get(clients.table, pid)
         except AWS_ERRORS as exc:
-            log.warning(
-                "reading the item failed: %s",
-                type(exc).__name__,
-                extra=event("answer.item_unreadable", error=type(exc).__name__),
-            )
+            log.warning("reading the item failed", extra=_failed("answer.item_unreadable", exc))
             return jsonify(error="temporarily unavailable"), 503
         if prediction is None:
             return jsonify(error="unknown predictionId"), 404
@@ -72,17 +68,18 @@ def notify():
             return _answer_once(prediction)
 
 
+def _failed(name: str, exc: Exception) -> dict:
+    """An AWS failure's event: its type only (a message may quote the request)."""
+    return event(name, error=type(exc).__name__)
+
+
 def _answer_once(prediction: Prediction):
     clients, pid = deps.clients(), prediction.prediction_id
     try:
         if prediction.notified_at or not predictions.claim_notification(clients.table, pid):
             return jsonify(status=Answer.ALREADY_NOTIFIED), 200
     except AWS_ERRORS as exc:
-        log.warning(
-            "claiming the notification failed: %s",
-            type(exc).__name__,
-            extra=event("answer.claim_failed", error=type(exc).__name__),
-        )
+        log.warning("claiming the notification failed", extra=_failed("answer.claim_failed", exc))
         return jsonify(error="temporarily unavailable"), 503
     try:
         outcome = _send(prediction)
@@ -92,9 +89,7 @@ def _answer_once(prediction: Prediction):
             predictions.release_notification(clients.table, pid)
         except AWS_ERRORS as release_exc:
             log.error(
-                "notification claim not released: %s",
-                type(release_exc).__name__,
-                extra=event("answer.claim_stuck", error=type(release_exc).__name__),
+                "notification claim not released", extra=_failed("answer.claim_stuck", release_exc)
             )
         return jsonify(error="temporarily unavailable"), 503
     log.info("user answered: %s", outcome, extra=event("answer.sent", answer=str(outcome)))
@@ -153,22 +148,23 @@ def _send_image(
             extra=event("answer.as_document"),
         )
     except TelegramRejected as exc:
-        log.error(
-            "annotated photo rejected, sending the caption alone: %s",
-            exc,
-            extra=event("answer.caption_only", because="photo rejected"),
-        )
-        return False
+        return _caption_only("photo rejected", exc)
     try:
         telegram.send_document(chat_id, image, filename, caption, reply_to)
         return True
     except TelegramRejected as exc:
-        log.error(
-            "annotated image rejected as a document too, sending the caption alone: %s",
-            exc,
-            extra=event("answer.caption_only", because="document rejected"),
-        )
-        return False
+        return _caption_only("document rejected too", exc)
+
+
+def _caption_only(because: str, exc: TelegramRejected) -> bool:
+    """The image could not be sent: the caller sends the caption alone (False)."""
+    log.error(
+        "annotated image: %s (%s), sending the caption alone",
+        because,
+        exc,
+        extra=event("answer.caption_only", because=because),
+    )
+    return False
 
 
 def _annotated_image(key: str) -> bytes | None:

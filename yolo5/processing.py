@@ -198,13 +198,7 @@ class JobProcessor:
                 ),
             )
         else:
-            logger.warning(
-                "transient failure, the message will come back: %s",
-                _describe(exc),
-                extra=event("job.retry", error=_code(exc)),
-            )
-            self.keeper.untrack(prepared.message)
-            return Outcome.RETRY
+            return self._retry_later(prepared, "job.retry", "transient failure", exc)
         pid = prepared.prediction_id
         if pid is None:
             logger.error(
@@ -216,13 +210,9 @@ class JobProcessor:
         try:
             self.store.mark_failed(pid, failure, prepared.job)
         except (ClientError, BotoCoreError) as store_exc:
-            logger.warning(
-                "could not record the failure: %s",
-                _describe(store_exc),
-                extra=event("job.failure_unrecorded", error=_code(store_exc)),
+            return self._retry_later(
+                prepared, "job.failure_unrecorded", "could not record the failure", store_exc
             )
-            self.keeper.untrack(prepared.message)
-            return Outcome.RETRY
         if isinstance(exc, PermanentJobError):
             return self._notify_and_delete(prepared, Outcome.FAILED)
         # Last attempt of a transient failure: the user hears back now, and the message is left
@@ -230,6 +220,17 @@ class JobProcessor:
         self.notifier.notify(pid)
         self.keeper.untrack(prepared.message)
         return Outcome.DEAD_LETTERED
+
+    def _retry_later(self, prepared: Prepared, name: str, what: str, exc: Exception) -> Outcome:
+        """Leave the message to come back after the visibility timeout, for another try."""
+        logger.warning(
+            "%s, the message will come back: %s",
+            what,
+            _describe(exc),
+            extra=event(name, error=_code(exc)),
+        )
+        self.keeper.untrack(prepared.message)
+        return Outcome.RETRY
 
     def _notify_and_delete(self, prepared: Prepared, outcome: Outcome) -> Outcome:
         started = time.perf_counter()
