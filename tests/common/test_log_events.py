@@ -1,0 +1,48 @@
+"""docs/logs.md lists every `event` the services log, and nothing else."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT_NAME = re.compile(r"^[a-z_]+\.[a-z_]+$")
+# event() and the helpers that pass their first event-name argument on to it.
+EVENT_CALLS = {"event", "_failed", "_retry_later"}
+
+
+def logged_events() -> dict[str, set[str]]:
+    """Event names in the code, per service, from the calls that build an event."""
+    found: dict[str, set[str]] = {"polybot": set(), "yolo5": set()}
+    for service, names in found.items():
+        for path in (ROOT / service).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if called not in EVENT_CALLS:
+                    continue
+                for arg in node.args:
+                    for inner in ast.walk(arg):
+                        if isinstance(inner, ast.Constant) and EVENT_NAME.match(str(inner.value)):
+                            names.add(inner.value)
+    return found
+
+
+def documented_events() -> dict[str, set[str]]:
+    text = (ROOT / "docs" / "logs.md").read_text()
+    found = {}
+    for service in ("polybot", "yolo5"):
+        section = text.split(f"### {service}\n", 1)[1].split("\n### ", 1)[0]
+        found[service] = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", section, re.M))
+    return found
+
+
+def test_every_logged_event_is_documented_under_its_service_and_no_other():
+    logged, documented = logged_events(), documented_events()
+    assert logged["polybot"] and logged["yolo5"]
+    for service in logged:
+        assert logged[service] - documented[service] == set(), f"{service}: not in docs/logs.md"
+        assert documented[service] - logged[service] == set(), f"{service}: not logged"
