@@ -14,12 +14,14 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
 from local.config import ROOT
+from local.harness import READY_TIMEOUT, local_stack
 from local.samples import sample_image
 from yolo5.weights import Source, WeightsError
 
@@ -125,27 +127,25 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
         )
         worker_peaks.append(results["fig5"]["worker_peak_mib"])
     if only & {3, 6}:
-        from bench import ingest, stack
+        from bench import ingest
 
         print("fig 3: ingest (polybot alone)")
-        running = stack.start(0)
-        try:
+        with local_stack(_stack_dir(), workers=0) as running:
             results["fig3"] = ingest.run(
                 running, photos, plan["sweep"], plan["sweep_s"], args.rate, plan["seconds"]
             )
-        finally:
-            running.stop()
         polybot_peaks.append(results["fig3"]["polybot_peak_mib"])
     if only & {4, 7}:
-        from bench import backlog, latency, stack
+        from bench import backlog, latency
 
-        running = stack.start(
-            1,
-            YOLO_WEIGHTS=str(weights),
+        with local_stack(
+            _stack_dir(),
+            workers=1,
+            weights=weights,
             WORKER_BATCH_SIZE=str(args.batch),
             YOLO_THREADS=str(args.threads),
-        )
-        try:
+        ) as running:
+            running.wait_workers_ready(timeout=READY_TIMEOUT)  # the model warm, not just polybot
             if 4 in only:
                 print("fig 4: end-to-end overhead at light load")
                 results["fig4"] = latency.run(running, photos, plan["light"])
@@ -156,8 +156,6 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
                 )
                 worker_peaks.append(results["fig7"]["worker_peak_mib"])
                 polybot_peaks.append(results["fig7"]["polybot_peak_mib"])
-        finally:
-            running.stop()
     if 6 in only and worker_peaks and polybot_peaks:
         worker, polybot = max(worker_peaks), max(polybot_peaks)
         results["fig6"] = {
@@ -168,6 +166,11 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
             "ok": worker <= WORKER_RSS_GOAL_MB * MB and polybot <= 300 * MB,
         }
     return results
+
+
+def _stack_dir() -> Path:
+    """Where a benchmark's local stack keeps its state and logs (left for a look afterwards)."""
+    return Path(tempfile.mkdtemp(prefix="bench-stack-"))
 
 
 def _model_figures(only, plan, weights, photos, args) -> dict:
@@ -181,7 +184,7 @@ def _model_figures(only, plan, weights, photos, args) -> dict:
     from yolo5.weights import Source
 
     threads = args.threads
-    reference = Detector(weights, "yolov5n", torch_threads=threads)
+    reference = Detector(weights, "yolov5n", threads=threads)
     reference.warm_up()
     model = exported(weights, Source.from_env().cache_dir, "yolov5n")  # as the workers find it
     onnx = OnnxDetector(model, "yolov5n", threads=threads)

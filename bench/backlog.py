@@ -15,8 +15,8 @@ def run(stack, photos: list[bytes], rate: float, seconds: float, timeout: float)
     count = round(rate * seconds)
     target = loadtest.local_target(photos, cfg=stack.cfg)
     with (
-        RssSampler(lambda: stack.pids("-m yolo5")) as worker,
-        RssSampler(lambda: stack.pids("gunicorn")) as polybot,
+        RssSampler(lambda: stack.pids_of("-m yolo5")) as worker,
+        RssSampler(lambda: stack.pids_of("gunicorn")) as polybot,
     ):
         outcome = loadtest.run(target, rate, count, 1.0, timeout, progress=False)
     exactly_once = outcome.answers.get("1", 0)

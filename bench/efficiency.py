@@ -16,8 +16,9 @@ from collections.abc import Callable
 import numpy as np
 import psutil
 
-from bench.procs import CpuMeter, process_tree
+from bench.procs import CpuMeter
 from bench.stats import Summary, ratios
+from local.harness import process_tree
 
 GOAL = 2.0  # the worker (ONNX backend) ÷ the torch model called directly
 RATE_GOAL = 20.0  # photos/s of one worker on these 2 cores, with the moto server beside it

@@ -70,9 +70,10 @@ def offer_photos(stack, photos: list[bytes], rate: float, seconds: float) -> dic
     base = next(_chat_ids) * 10_000
 
     def send(http, index: int) -> int:
-        return stack.send_photo(http, base + index, photos[index % len(photos)])
+        sent = stack.send_photo(base + index, photos[index % len(photos)], http=http)
+        return int(sent.get("webhook_status") or 0)
 
-    with JobCounter(stack.client("sqs"), stack.outputs["JOBS_QUEUE_URL"]) as jobs:
+    with JobCounter(stack.client("sqs"), stack.outputs()["JOBS_QUEUE_URL"]) as jobs:
         results = offer(send, rate, count)
     latencies = [r.latency_ms for r in results if r.ok]
     ok = sum(r.ok for r in results)
@@ -102,12 +103,12 @@ def run(stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: 
         sweep.append(point)
     # Where the CPU goes per photo: on 2 shared cores this, not polybot alone, sets the ceiling.
     groups = {
-        "polybot (gunicorn)": lambda: stack.pids("gunicorn"),
-        "Telegram emulator": lambda: stack.pids("telegram_emulator"),
-        "moto server": lambda: stack.pids("moto_server"),
+        "polybot (gunicorn)": lambda: stack.pids_of("gunicorn"),
+        "Telegram emulator": lambda: stack.pids_of("telegram_emulator"),
+        "moto server": lambda: stack.pids_of("moto_server"),
         "load generator + job counter (bench)": lambda: [os.getpid()],
     }
-    with RssSampler(lambda: stack.pids("gunicorn")) as memory, CpuMeter(groups) as cpu:
+    with RssSampler(lambda: stack.pids_of("gunicorn")) as memory, CpuMeter(groups) as cpu:
         sustained = offer_photos(stack, photos, rate, seconds)
     sustained["cpu_ms_per_photo"] = {
         name: used * 1000 / max(1, sustained["ok"]) for name, used in cpu.seconds.items()

@@ -1,45 +1,17 @@
 """Jobs put straight into the queue, as polybot would: original in S3, PENDING item, SQS job.
 
-Used by the worker benchmarks (against a moto server) and by the AWS load test (against the
-real bucket, table and queue, with a test chat id).
+Used by the worker benchmarks (against a moto server, in resources made by
+local.bootstrap.create_resources) and by the AWS load test (against the real bucket, table
+and queue, with a test chat id).
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from dataclasses import dataclass
 
 from common.contracts import ITEM_TTL_SECONDS, PENDING, Job, original_key, utc_now_iso
-
-
-@dataclass(frozen=True)
-class Resources:
-    bucket: str
-    table: str
-    queue_url: str
-
-
-def create_resources(session, prefix: str, visibility: int = 60) -> Resources:
-    """Fresh bucket, table and queue (with a DLQ, maxReceiveCount 3) in a moto server."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    session.client("s3").create_bucket(Bucket=name)
-    session.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "prediction_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "prediction_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    sqs = session.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
-    policy = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 3}
-    queue_url = sqs.create_queue(
-        QueueName=name,
-        Attributes={"RedrivePolicy": json.dumps(policy), "VisibilityTimeout": str(visibility)},
-    )["QueueUrl"]
-    return Resources(name, name, queue_url)
+from local.bootstrap import Resources
 
 
 class JobInjector:

@@ -27,10 +27,10 @@ def run(stack, photos: list[bytes], count: int, period: float = 2.0) -> dict:
     for index in range(count):
         chat = base + index
         t0 = time.perf_counter()
-        stack.send_photo(http, chat, photos[index % len(photos)])
+        stack.send_photo(chat, photos[index % len(photos)], http=http)
         deadline = t0 + 120
         while time.perf_counter() < deadline:
-            if any(m["method"] == "sendPhoto" for m in stack.messages(http, chat)):
+            if any(m["method"] == "sendPhoto" for m in stack.messages(chat, http=http)):
                 e2e[chat] = (time.perf_counter() - t0) * 1000
                 break
             time.sleep(POLL)

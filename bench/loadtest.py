@@ -29,10 +29,11 @@ import boto3
 import requests
 from tqdm import tqdm
 
-from bench.jobs import JobInjector, Resources, bound_to
+from bench.jobs import JobInjector, bound_to
 from bench.offer import offer
 from bench.stats import percentile
 from common.env import env_str
+from local.bootstrap import Resources
 from local.samples import sample_image
 
 TERMINAL = ("DONE", "FAILED")
@@ -277,18 +278,14 @@ def main(argv=None) -> int:
 
 
 def local_target(photos, cfg=None, base_chat: int | None = None) -> LocalTarget:
+    from local import harness
     from local.config import LocalConfig
-    from local.launch import read_env_file
 
     cfg = cfg or LocalConfig.from_env()
     if not cfg.outputs_file.exists():
         raise SystemExit(f"no local stack outputs at {cfg.outputs_file}: run `make up` first")
-    outputs = read_env_file(cfg.outputs_file)
-    session = boto3.Session(
-        region_name=cfg.region,
-        aws_access_key_id="local-moto",
-        aws_secret_access_key="local-moto",  # noqa: S106 - moto accepts anything
-    )
+    outputs = harness.outputs(cfg)
+    session = harness.session(cfg)
     resources = Resources(
         outputs["IMAGES_BUCKET"], outputs["PREDICTIONS_TABLE"], outputs["JOBS_QUEUE_URL"]
     )

@@ -107,14 +107,6 @@ class RssSampler:
         return self.peak_single_bytes / 2**20
 
 
-def process_tree(pid: int) -> list[int]:
-    try:
-        root = psutil.Process(pid)
-        return [root.pid, *(p.pid for p in root.children(recursive=True))]
-    except psutil.Error:
-        return []
-
-
 def child_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
     env.update(overrides)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import boto3
 
-from bench.jobs import JobInjector, bound_to, create_resources
+from bench.jobs import JobInjector, bound_to
 from bench.procs import ResultsStub, child_env, moto_server, stop
+from local.bootstrap import create_resources
 from local.config import ROOT
 from local.samples import sample_image
 from local.servers import serve_wsgi
@@ -62,7 +63,7 @@ class WorkerRig:
                 aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
             )
             self._endpoint = moto_url
-            resources = create_resources(bound_to(session, moto_url), "bench")
+            resources = create_resources(bound_to(session, moto_url), "bench", 60)
             self.injector = JobInjector(bound_to(session, moto_url), resources)
             for index in range(self.processes):
                 self.workers.append(self._start_worker(index, resources, stub_url))

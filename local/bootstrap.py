@@ -5,6 +5,9 @@ Runs as a Procfile process: wait for moto → deploy the project's own data temp
 (the bot-token secret) → write the outputs for the services → wait for polybot → register
 the webhook (the one place local mode does it) → mark the stack ready → stay up until
 stopped, because honcho stops the whole stack when any process exits.
+
+create_resources() is the same template deployed on its own, under a fresh prefix: the
+bucket, table and queues for the tests and benchmarks that run a service without the stack.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
+from typing import NamedTuple
 
 import boto3
 from botocore.exceptions import ClientError
@@ -27,15 +32,33 @@ from local.servers import wait_for_http
 log = logging.getLogger("local.bootstrap")
 
 
-def deploy_data_stack(cloudformation, cfg: LocalConfig) -> dict[str, str]:
-    parameters = [{"ParameterKey": "Prefix", "ParameterValue": cfg.prefix}]
-    if cfg.job_visibility_timeout:
-        parameters.append(
-            {"ParameterKey": "JobVisibilityTimeout", "ParameterValue": cfg.job_visibility_timeout}
-        )
+def stack_name(prefix: str) -> str:
+    return f"{prefix}-data"
+
+
+def deploy_data_stack(
+    cloudformation,
+    prefix: str,
+    visibility_timeout: int | str | None = None,
+    max_receive_count: int | None = None,
+) -> dict[str, str]:
+    """The data template as stack `<prefix>-data` (kept if it exists); returns its outputs.
+
+    Unset parameters keep the template's defaults (JobVisibilityTimeout >= 30 s).
+    """
+    given = {
+        "Prefix": prefix,
+        "JobVisibilityTimeout": visibility_timeout,
+        "MaxReceiveCount": max_receive_count,
+    }
+    parameters = [
+        {"ParameterKey": key, "ParameterValue": str(value)}
+        for key, value in given.items()
+        if value is not None
+    ]
     try:
         cloudformation.create_stack(
-            StackName=cfg.stack_name,
+            StackName=stack_name(prefix),
             TemplateBody=DATA_TEMPLATE.read_text(),
             Parameters=parameters,
             Capabilities=["CAPABILITY_NAMED_IAM"],
@@ -44,10 +67,42 @@ def deploy_data_stack(cloudformation, cfg: LocalConfig) -> dict[str, str]:
         if exc.response["Error"]["Code"] != "AlreadyExistsException":
             raise
     cloudformation.get_waiter("stack_create_complete").wait(
-        StackName=cfg.stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        StackName=stack_name(prefix), WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
-    stack = cloudformation.describe_stacks(StackName=cfg.stack_name)["Stacks"][0]
+    stack = cloudformation.describe_stacks(StackName=stack_name(prefix))["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+class Resources(NamedTuple):
+    """What a service is pointed at: the images bucket, the predictions table, the jobs queue."""
+
+    bucket: str
+    table: str
+    queue_url: str
+    dlq_url: str | None = None
+
+
+def create_resources(
+    session,
+    prefix: str,
+    visibility_timeout: int | None = None,
+    max_receive_count: int | None = None,
+) -> Resources:
+    """Fresh resources from the data template (bucket, table, jobs queue with its DLQ) in moto,
+    in-process or a server, named `<prefix>-<8 hex>-...` (prefix: up to 11 of a-z 0-9 -).
+    `session` needs only .client(name): a boto3 Session, or one bound to a moto endpoint."""
+    outputs = deploy_data_stack(
+        session.client("cloudformation"),
+        f"{prefix}-{uuid.uuid4().hex[:8]}",
+        visibility_timeout,
+        max_receive_count,
+    )
+    return Resources(
+        bucket=outputs["ImagesBucketName"],
+        table=outputs["PredictionsTableName"],
+        queue_url=outputs["JobsQueueUrl"],
+        dlq_url=outputs["DeadLetterQueueUrl"],
+    )
 
 
 def ensure_secret(secrets, outputs: dict[str, str], token: str) -> str:
@@ -107,9 +162,11 @@ def main() -> int:
         wait_for_http(f"{cfg.moto_url}/moto-api/", 60, "the moto server")
         session = boto3.session.Session(region_name=cfg.region)
         outputs = deploy_data_stack(
-            session.client("cloudformation", endpoint_url=cfg.moto_url), cfg
+            session.client("cloudformation", endpoint_url=cfg.moto_url),
+            cfg.prefix,
+            cfg.job_visibility_timeout,
         )
-        log.info("data stack %s deployed into moto: %s", cfg.stack_name, sorted(outputs))
+        log.info("data stack %s deployed into moto: %s", stack_name(cfg.prefix), sorted(outputs))
         secret_arn = ensure_secret(
             session.client("secretsmanager", endpoint_url=cfg.moto_url), outputs, token
         )

@@ -60,10 +60,6 @@ class LocalConfig:
         return f"http://127.0.0.1:{self.polybot_port}"
 
     @property
-    def stack_name(self) -> str:
-        return f"{self.prefix}-data"
-
-    @property
     def outputs_file(self) -> Path:
         """Written by bootstrap once the data stack exists; the services wait for it."""
         return self.state_dir / "stack.env"

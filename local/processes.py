@@ -1,4 +1,5 @@
-"""Starting and stopping the local stack's process tree (shared by make up/demo, tests, bench)."""
+"""Starting and stopping the local stack's process tree (make up, make demo; the tests and the
+benchmarks run make up itself through local/harness.py)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def main() -> int:
         return 1
     shutil.rmtree(cfg.state_dir, ignore_errors=True)  # stale outputs would mislead the services
     cfg.state_dir.mkdir(parents=True)
-    workers = env_int("WORKERS", 1, lo=1, hi=16)
+    workers = env_int("WORKERS", 1, lo=0, hi=16)  # 0: polybot alone (the ingest benchmark)
     print(f">> starting moto, the Telegram emulator, polybot and {workers} yolo5 worker(s)")
     honcho = subprocess.Popen(  # noqa: S603 - fixed argv
         honcho_command(workers),

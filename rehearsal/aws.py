@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 
 from local.bootstrap import deploy_data_stack, ensure_secret
-from local.config import ROOT, LocalConfig
+from local.config import ROOT
 from local.servers import free_port, wait_for_http
 
 # moto accepts any credentials; these are placeholders, never a developer's real ones.
@@ -77,20 +77,12 @@ def moto(logs: Path, base_env: dict[str, str], prefix: str, region: str) -> Iter
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/moto-api/", 60, "the moto server")
-        cfg = LocalConfig(
-            moto_port=port,
-            emulator_port=0,
-            polybot_port=0,
-            state_dir=logs,
-            region=region,
-            prefix=prefix,
-        )
         session = boto3.session.Session(
             region_name=region,
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
-        outputs = deploy_data_stack(session.client("cloudformation", endpoint_url=url), cfg)
+        outputs = deploy_data_stack(session.client("cloudformation", endpoint_url=url), prefix)
         token = f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(26)}"
         secret_arn = ensure_secret(
             session.client("secretsmanager", endpoint_url=url), outputs, token

@@ -9,8 +9,9 @@ import boto3
 import pytest
 
 from bench import loadtest
-from bench.jobs import bound_to, create_resources
+from bench.jobs import bound_to
 from common.contracts import DONE, utc_now_iso
+from local.bootstrap import create_resources
 from tests.support.images import sample_image
 
 

@@ -1,20 +1,52 @@
 import io
 import json
 import logging
+import threading
+import warnings
 
 import pytest
 
 from common import jsonlog
 
 
+def _levels() -> dict[logging.Logger, int]:
+    loggers = [logging.getLogger(), *logging.getLogger().manager.loggerDict.values()]
+    return {log: log.level for log in loggers if isinstance(log, logging.Logger)}
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found():
+    """configure_logging changes process-wide state; every test here must put it back: the
+    root logger's handlers and every logger's level as before, and no thread left running
+    (a watchtower handler ships from its own thread, and one left on the root logger would
+    try its broken client on every later test's records, and again at exit)."""
+    root = logging.getLogger()
+    handlers, levels = list(root.handlers), _levels()
+    threads = set(threading.enumerate())
+    yield
+    assert root.handlers == handlers
+    assert {log: level for log, level in _levels().items() if log in levels} == levels
+    for thread in set(threading.enumerate()) - threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive(), f"{thread.name} left running"
+
+
 @pytest.fixture
 def captured():
+    """JSON logging into a buffer; afterwards every handler it (or the test) added is closed
+    and removed, and the levels it set are restored."""
+    root = logging.getLogger()
+    handlers, levels = list(root.handlers), _levels()
     out = io.StringIO()
     jsonlog.configure_logging("test-service", stream=out)
     yield lambda: [json.loads(line) for line in out.getvalue().splitlines()]
-    for handler in list(logging.getLogger().handlers):
-        if getattr(handler, "_polybot_owned", False):
-            logging.getLogger().removeHandler(handler)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a broken CloudWatch client's failed last flush
+            handler.close()
+    for log, level in levels.items():
+        log.setLevel(level)
 
 
 def test_lines_are_json_with_context_ids(captured):
@@ -51,3 +83,19 @@ def test_unreachable_cloudwatch_does_not_break_logging(captured):
     jsonlog.configure_logging("test-service", log_group="g", logs_client=BrokenClient(), stream=out)
     logging.getLogger("polybot.test").warning("still logging")
     assert any(json.loads(line)["msg"] == "still logging" for line in out.getvalue().splitlines())
+
+
+def test_an_event_carries_its_name_and_fields_but_never_over_the_record_keys(captured):
+    log = logging.getLogger("yolo5.test")
+    with jsonlog.log_context(prediction_id="p-2"):
+        log.info(
+            "prediction done: %s",
+            {"bus": 1},
+            extra=jsonlog.event(
+                "prediction.done", counts={"bus": 1}, msg="not this", prediction_id="nor this"
+            ),
+        )
+    (line,) = captured()
+    assert line["event"] == "prediction.done"
+    assert line["counts"] == {"bus": 1}
+    assert (line["msg"], line["prediction_id"]) == ("prediction done: {'bus': 1}", "p-2")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from local.config import ROOT
-from tests.support.images import sample_image
-from tests.support.stack import local_stack
+from local.harness import local_stack
+from tests.support.images import real_weights, sample_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -46,7 +46,7 @@ def browser():
 @pytest.mark.parametrize("width, height, name", [(1280, 800, "laptop"), (390, 844, "phone")])
 def test_upload_shows_annotated_photo_and_caption(tmp_path, browser, width, height, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with local_stack(tmp_path) as stack:
+    with local_stack(tmp_path, weights=real_weights()) as stack:
         page = browser.new_page(viewport={"width": width, "height": height})
         page.goto(stack.emulator + "/")
         page.set_input_files("input#photo-input", str(sample_image("bus.jpg")))

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from tests.support.images import sample_image
-from tests.support.stack import local_stack
+from local.harness import local_stack
+from tests.support.images import real_weights, sample_image
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def port_open(port: int) -> bool:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
-    with local_stack(tmp) as running:
+    with local_stack(tmp, weights=real_weights()) as running:
         yield running
     # After shutdown: no process of the stack left behind, every port free again.
     assert running.process.returncode == 0, running.log()[-3000:]

@@ -34,10 +34,11 @@ def shared_stack(tmp_path_factory):
     """One honcho-run local stack (make up's Procfile) per module that wants it (bad input,
     security). Module scope, not package: an idle stack must not hold memory and a worker
     through the fault and load modules, which start their own."""
-    from tests.support.stack import local_stack
+    from local.harness import local_stack
+    from tests.support.images import real_weights
 
     tmp = tmp_path_factory.mktemp("shared-stack")
-    with local_stack(tmp) as running:
+    with local_stack(tmp, weights=real_weights()) as running:
         yield running
     assert running.process.returncode == 0, running.log()[-3000:]
     assert running.alive_pids() == [], running.log()[-3000:]

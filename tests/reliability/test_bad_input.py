@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from polybot.clients import derive_webhook_secret
-from tests.reliability.support import aws, samples
+from tests.reliability.support import samples
 from tests.reliability.support.updates import bot_token, deliver, update, upload_photo
 from tests.reliability.support.updates import user_message as message
 from tests.support.images import sample_image
@@ -55,7 +55,7 @@ class Ctx:
 def ctx(shared_stack):
     cfg = shared_stack.cfg
     token = bot_token(cfg)
-    outputs = aws.outputs(cfg)
+    outputs = shared_stack.outputs()
     sizes = upload_photo(cfg, token, sample_image("bus.jpg").read_bytes())
     return Ctx(shared_stack, token, derive_webhook_secret(token), outputs, sizes)
 
@@ -172,8 +172,7 @@ def results(method: str = "POST", pid=None, **params):
 
 def finished_item(ctx: Ctx, chat: int, status: str = "DONE") -> str:
     pid = str(uuid.uuid4())
-    table = aws.table(ctx.stack.cfg, ctx.outputs["PREDICTIONS_TABLE"])
-    table.put_item(
+    ctx.stack.table().put_item(
         Item={
             "prediction_id": pid,
             "chat_id": chat,

@@ -1,4 +1,4 @@
-"""No orphans: a process started through tests.support.lifeline dies with the test run, even
+"""No orphans: a process started through local.lifeline dies with the test run, even
 when the run itself is SIGKILLed and no teardown happens (what left stacks behind before)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from local.config import ROOT
 PARENT = textwrap.dedent(
     """
     import subprocess, sys, time
-    from tests.support import lifeline
+    from local import lifeline
     child = subprocess.Popen(lifeline.wrap([sys.executable, "-c", "import time; time.sleep(600)"]))
     print(child.pid, flush=True)
     time.sleep(600)

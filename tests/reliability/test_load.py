@@ -18,9 +18,8 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.reliability.support import aws
-from tests.support.images import sample_image
-from tests.support.stack import local_stack
+from local.harness import local_stack
+from tests.support.images import real_weights, sample_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -55,7 +54,12 @@ def test_30_photos_per_second_for_60_seconds(tmp_path, observe):
     sent: dict[int, list[int]] = defaultdict(list)  # chat -> the user's photo message ids
     lock = threading.Lock()
     with local_stack(
-        tmp_path, WORKERS="2", WORKER_BATCH_SIZE="10", YOLO_IMG_SIZE="320", YOLO_THREADS="1"
+        tmp_path,
+        workers=2,
+        weights=real_weights(),
+        WORKER_BATCH_SIZE="10",
+        YOLO_IMG_SIZE="320",
+        YOLO_THREADS="1",
     ) as stack:
         session = requests.Session()
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=SENDERS))
@@ -96,9 +100,8 @@ def test_30_photos_per_second_for_60_seconds(tmp_path, observe):
                 break
             time.sleep(2)
         all_answered_s = time.monotonic() - started
-        outputs = aws.outputs(stack.cfg)
-        sqs = aws.client(stack.cfg, "sqs")
-        jobs_url = outputs["JOBS_QUEUE_URL"]
+        sqs = stack.client("sqs")
+        jobs_url = stack.outputs()["JOBS_QUEUE_URL"]
         dlq_url = sqs.get_queue_url(QueueName=jobs_url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
 
         def depth(url: str) -> dict[str, str]:

@@ -17,7 +17,6 @@ import requests
 from local.config import ROOT
 from polybot.clients import derive_webhook_secret
 from polybot.intake import prediction_id_for
-from tests.reliability.support import aws
 from tests.reliability.support.updates import bot_token, update, upload_photo, user_message
 from tests.support.images import sample_image
 
@@ -55,12 +54,12 @@ def test_webhook_without_the_right_secret_is_refused_with_no_side_effect(
     assert response.status_code == 403
     assert token not in response.text and secret not in response.text
     time.sleep(2)
-    outputs = aws.outputs(stack.cfg)
+    outputs = stack.outputs()
     pid = prediction_id_for(chat, message_id)
-    listed = aws.client(stack.cfg, "s3").list_objects_v2(
+    listed = stack.client("s3").list_objects_v2(
         Bucket=outputs["IMAGES_BUCKET"], Prefix=f"originals/{chat}/"
     )
-    item = aws.table(stack.cfg, outputs["PREDICTIONS_TABLE"]).get_item(Key={"prediction_id": pid})
+    item = stack.table().get_item(Key={"prediction_id": pid})
     assert listed.get("KeyCount", 0) == 0
     assert "Item" not in item
     # No job either: a job would have been answered (and acknowledged) in this chat.
@@ -78,8 +77,7 @@ def test_webhook_without_the_right_secret_is_refused_with_no_side_effect(
 def test_results_answers_only_the_chat_in_the_item(shared_stack, observe):
     stack, owner, intruder = shared_stack, 92001, 92002
     pid = str(uuid.uuid4())
-    outputs = aws.outputs(stack.cfg)
-    aws.table(stack.cfg, outputs["PREDICTIONS_TABLE"]).put_item(
+    stack.table().put_item(
         Item={
             "prediction_id": pid,
             "chat_id": owner,

@@ -3,7 +3,6 @@ fakes; model."""
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from common.contracts import PENDING, Job, original_key, utc_now_iso
+from local import bootstrap
 from tests.support.images import real_weights, sample_image
 from tests.support.servers import serve_wsgi
 from yolo5.detector import Detection
@@ -27,10 +27,6 @@ from yolo5.visibility import VisibilityKeeper
 from yolo5.worker import Worker
 
 MAX_RECEIVE = 3
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass
@@ -87,25 +83,9 @@ class Aws:
 
 
 def create_resources(session: boto3.Session, visibility: int = 30) -> Aws:
-    bucket, table, queue = unique("images"), unique("predictions"), unique("jobs")
-    session.client("s3").create_bucket(Bucket=bucket)
-    session.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "prediction_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "prediction_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    sqs = session.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE})
-    queue_url = sqs.create_queue(
-        QueueName=queue,
-        Attributes={"RedrivePolicy": policy, "VisibilityTimeout": str(visibility)},
-    )["QueueUrl"]
-    return Aws(session, bucket, table, queue_url, dlq_url)
+    """Fresh resources from the data template, as local mode and the benchmarks make them."""
+    made = bootstrap.create_resources(session, "yolo5", visibility, MAX_RECEIVE)
+    return Aws(session, made.bucket, made.table, made.queue_url, made.dlq_url)
 
 
 @pytest.fixture

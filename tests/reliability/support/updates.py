@@ -12,16 +12,17 @@ import time
 
 import requests
 
+from local import harness
 from local.config import LocalConfig
-from tests.reliability.support import aws
 
 SCRATCH_CHAT = 1
 
 
 def bot_token(cfg: LocalConfig) -> str:
     """The running stack's bot token, read the way polybot reads it (its Secrets Manager)."""
-    secret_id = aws.outputs(cfg)["TELEGRAM_TOKEN_SECRET_ID"]
-    value = aws.client(cfg, "secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    secret_id = harness.outputs(cfg)["TELEGRAM_TOKEN_SECRET_ID"]
+    secrets = harness.client(cfg, "secretsmanager")
+    value = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
     return json.loads(value)["TELEGRAM_TOKEN"] if value.startswith("{") else value
 
 
