@@ -1,6 +1,6 @@
 """The worker loop, shaped like rq's Worker.work(): bootstrap → signals → loop → teardown.
 
-Inference runs on the main thread, one image at a time. A small thread pool does the I/O
+Inference runs on the main thread, one image at a time. Two small thread pools do the I/O
 around it, so the model never waits for the network:
 - ahead: the Lookahead (yolo5/lookahead.py) receives and prepares the next jobs while the
   model works on one.
@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 # Jobs received ahead of the model. Two keep it fed through one slow download; more would
 # only hold messages another worker (another ASG instance) could be processing.
 PREFETCH = 2
+# Finishing jobs (upload, record, notify) has threads of its own, and so has the lookahead (a
+# poll and PREFETCH preparations): the next job's download never queues behind uploads.
 IO_THREADS = 4
+AHEAD_THREADS = PREFETCH + 1
 MAX_FINISHING = 4
 RECEIVE_BACKOFF_CAP = 30.0
 
@@ -70,12 +73,14 @@ class Worker:
         self.forced = False
         self._stop = False
         self._idle = False  # only while the long poll's request is out: see _receive()
-        self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")  # threads start lazily
+        # Threads start lazily, on the first submit.
+        self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")
+        self._ahead_pool = ThreadPoolExecutor(AHEAD_THREADS, thread_name_prefix="ahead")
         self.lookahead = Lookahead(
             queue=processor.queue,
             keeper=processor.keeper,
             prepare=processor.prepare,
-            pool=self._pool,
+            pool=self._ahead_pool,
             batch_size=batch_size,
             depth=PREFETCH,
         )
@@ -147,7 +152,8 @@ class Worker:
             wait(self._finishing)  # the keeper still extends their messages meanwhile
         self.keeper.stop()
         # After a forced stop don't wait for I/O threads; their messages are released.
-        self._pool.shutdown(wait=not self.forced, cancel_futures=True)
+        for pool in (self._ahead_pool, self._pool):
+            pool.shutdown(wait=not self.forced, cancel_futures=True)
         logger.info(
             "worker stopped%s",
             " (forced)" if self.forced else "",
