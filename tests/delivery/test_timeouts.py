@@ -80,3 +80,11 @@ def test_a_malformed_stop_timeout_in_the_env_file_is_ignored(tmp_path):
     assert set(yolo5.deploy(IN_PLACE).values()) == {0}
     run = next(c for c in yolo5.calls() if c.startswith("docker run"))
     assert "--stop-timeout 120" in run  # settings.sh's default
+
+
+def test_a_malformed_stop_timeout_after_a_good_one_does_not_replace_it(tmp_path):
+    yolo5 = make_harness(tmp_path, "yolo5", YOLO5_IMAGE)
+    (tmp_path / "yolo5.env").write_text("STOP_TIMEOUT=345\nSTOP_TIMEOUT=oops\n")
+    assert set(yolo5.deploy(IN_PLACE).values()) == {0}
+    run = next(c for c in yolo5.calls() if c.startswith("docker run"))
+    assert "--stop-timeout 345" in run

@@ -13,8 +13,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/settings.sh"
 SERVICE_ENV_FILE="${SERVICE_ENV_FILE:-/etc/polybot/${SERVICE}.env}"
 # A STOP_TIMEOUT there wins over settings.sh's: yolo5's user data writes the queue's visibility
 # timeout, so the stack's one number reaches the hooks (cloudformation/app.yaml).
-if [[ -r "$SERVICE_ENV_FILE" ]] && grep -q '^STOP_TIMEOUT=[0-9][0-9]*$' "$SERVICE_ENV_FILE"; then
-  STOP_TIMEOUT="$(sed -n 's/^STOP_TIMEOUT=//p' "$SERVICE_ENV_FILE" | tail -n 1)"
+if [[ -r "$SERVICE_ENV_FILE" ]]; then
+  env_stop_timeout="$(sed -n 's/^STOP_TIMEOUT=\([0-9][0-9]*\)$/\1/p' "$SERVICE_ENV_FILE" | tail -n 1)"
+  STOP_TIMEOUT="${env_stop_timeout:-$STOP_TIMEOUT}"
 fi
 # The bundle's root (CodeDeploy runs hooks from the unpacked bundle).
 BUNDLE_DIR="${BUNDLE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
