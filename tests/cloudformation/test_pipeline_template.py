@@ -14,13 +14,23 @@ RESOURCES = PIPELINE["Resources"]
 
 # What CodeDeploy calls for our two groups: EC2 blue/green over ALB target groups with tagged
 # instances, and in place on one Auto Scaling group. Each action is in the AWS managed policy
-# AWSCodeDeployRole (v11, "AWSCodeDeployRole - AWS Managed Policy" in the managed policy
-# reference), which the CodeDeploy guide tells you to attach.
-CODEDEPLOY_NEEDS = {
+# AWSCodeDeployRole (v12, "AWSCodeDeployRole - AWS Managed Policy" in the managed policy
+# reference), which the CodeDeploy guide tells you to attach, or is one the guide adds for an
+# Auto Scaling group created with a launch template (LAUNCH_TEMPLATE_NEEDS).
+LAUNCH_TEMPLATE_NEEDS = {
+    # CodeDeploy guide, "Step 2: Create a service role for CodeDeploy" (the note under
+    # AWSCodeDeployRole) and "Troubleshoot Amazon EC2 Auto Scaling issues": not in the managed
+    # policy, needed when the Auto Scaling group uses a launch template, as our worker group does.
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "iam:PassRole",
+}
+CODEDEPLOY_NEEDS = LAUNCH_TEMPLATE_NEEDS | {
     "ec2:DescribeInstances",
     "ec2:DescribeInstanceStatus",
     "tag:GetResources",
     "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
     "autoscaling:DescribeLifecycleHooks",
     "autoscaling:PutLifecycleHook",
     "autoscaling:DeleteLifecycleHook",
@@ -34,7 +44,10 @@ CODEDEPLOY_NEEDS = {
     "elasticloadbalancing:RegisterTargets",
     "elasticloadbalancing:DeregisterTargets",
 }
-AWS_CODEDEPLOY_ROLE = CODEDEPLOY_NEEDS | {
+# The part of AWSCodeDeployRole v12 that can matter to our groups (it grants more: creating,
+# updating and deleting ASGs, ec2:TerminateInstances, Classic Load Balancer, sns:Publish,
+# cloudwatch:PutMetricAlarm; pipeline.yaml says why each is left out).
+AWS_CODEDEPLOY_ROLE = (CODEDEPLOY_NEEDS - LAUNCH_TEMPLATE_NEEDS) | {
     "autoscaling:CreateOrUpdateTags",
     "autoscaling:DescribeScalingActivities",
     "autoscaling:DescribePolicies",
@@ -43,6 +56,19 @@ AWS_CODEDEPLOY_ROLE = CODEDEPLOY_NEEDS | {
     "autoscaling:SuspendProcesses",
     "autoscaling:ResumeProcesses",
     "cloudwatch:DescribeAlarms",
+}
+ROLE = RESOURCES["CodeDeployServiceRole"]
+# What RunInstances and CreateTags may touch: this account's and region's EC2 resources, and
+# the AMI (an image ARN has no account).
+LAUNCH_RESOURCES = [
+    {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*"},
+    {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"},
+]
+WORKER_ROLE_ARN = {
+    "Fn::Sub": [
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Role}",
+        {"Role": {"Fn::ImportValue": {"Fn::Sub": "${AppStackName}-WorkerInstanceRoleName"}}},
+    ]
 }
 
 
@@ -55,23 +81,99 @@ def actions(statement: dict[str, Any]) -> set[str]:
     return {action} if isinstance(action, str) else set(action)
 
 
+def granting(action: str) -> list[dict[str, Any]]:
+    return [s for s in statements(ROLE) if s["Effect"] == "Allow" and action in actions(s)]
+
+
+def resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
 def test_codedeploy_role_grants_what_blue_green_and_in_place_need():
-    granted = set().union(*map(actions, statements(RESOURCES["CodeDeployServiceRole"])))
+    granted = set().union(*map(actions, statements(ROLE)))
     assert granted >= CODEDEPLOY_NEEDS, sorted(CODEDEPLOY_NEEDS - granted)
 
 
-def test_codedeploy_role_grants_nothing_the_managed_policy_does_not():
-    """Least privilege: every action has the managed policy as its source, none beyond it."""
-    granted = set().union(*map(actions, statements(RESOURCES["CodeDeployServiceRole"])))
-    assert granted <= AWS_CODEDEPLOY_ROLE, sorted(granted - AWS_CODEDEPLOY_ROLE)
+def test_codedeploy_role_grants_nothing_the_codedeploy_guide_does_not():
+    """Least privilege: every action has the managed policy or the guide's launch-template
+    note as its source, none beyond them."""
+    allowed = AWS_CODEDEPLOY_ROLE | LAUNCH_TEMPLATE_NEEDS
+    granted = set().union(*map(actions, statements(ROLE)))
+    assert granted <= allowed, sorted(granted - allowed)
 
 
-def test_codedeploy_role_writes_only_to_our_target_groups_and_asg():
-    for statement in statements(RESOURCES["CodeDeployServiceRole"]):
+def test_codedeploy_role_writes_only_to_our_target_groups_asg_and_worker_launches():
+    """Every write names its resources: the two target groups, the worker ASG, the worker
+    role (PassRole), or the EC2 resources of a launch in this account and region."""
+    asg_arn = (
+        "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}"
+        ":autoScalingGroup:*:autoScalingGroupName/${Asg}"
+    )
+    ours = {
+        "elasticloadbalancing": [
+            {"Fn::ImportValue": {"Fn::Sub": "${AppStackName}-PublicTargetGroupArn"}},
+            {"Fn::ImportValue": {"Fn::Sub": "${AppStackName}-InternalTargetGroupArn"}},
+        ],
+        "autoscaling": [
+            {
+                "Fn::Sub": [
+                    asg_arn,
+                    {
+                        "Asg": {
+                            "Fn::ImportValue": {
+                                "Fn::Sub": "${AppStackName}-WorkerAutoScalingGroupName"
+                            }
+                        }
+                    },
+                ]
+            }
+        ],
+        "iam": [WORKER_ROLE_ARN],
+        "ec2": LAUNCH_RESOURCES,
+    }
+    for statement in statements(ROLE):
         writes = {a for a in actions(statement) if not a.split(":")[1].startswith("Describe")}
-        writes -= {"tag:GetResources"}
-        if writes:
-            assert statement["Resource"] != "*", statement["Sid"]
+        writes -= {"tag:GetResources"}  # a read (the tagging API), with no resource type
+        if not writes:
+            continue
+        [service] = {a.split(":")[0] for a in writes}  # one service per write statement
+        assert resources(statement) == ours[service], statement["Sid"]
+
+
+def test_codedeploy_role_passes_only_the_worker_role_and_only_to_ec2():
+    [statement] = granting("iam:PassRole")
+    assert actions(statement) == {"iam:PassRole"}
+    assert resources(statement) == [WORKER_ROLE_ARN]
+    assert statement.get("Condition") == {
+        "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}
+    }
+
+
+def test_worker_role_arn_matches_the_app_stack_role():
+    """The PassRole ARN is role/<name>: right only while the worker role has no Path, and the
+    export is the role's name."""
+    app = load("app.yaml")
+    role = app["Resources"]["WorkerInstanceRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    assert role["Properties"].get("Path", "/") == "/"
+    output = app["Outputs"]["WorkerInstanceRoleName"]
+    assert output["Value"] == {"Ref": "WorkerInstanceRole"}
+    assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-WorkerInstanceRoleName"}
+
+
+def test_codedeploy_role_runs_instances_in_this_account_and_region_only():
+    [statement] = granting("ec2:RunInstances")
+    assert actions(statement) == {"ec2:RunInstances"}
+    assert resources(statement) == LAUNCH_RESOURCES
+    assert "Condition" not in statement
+
+
+def test_codedeploy_role_tags_only_what_it_launches():
+    [statement] = granting("ec2:CreateTags")
+    assert actions(statement) == {"ec2:CreateTags"}
+    assert resources(statement) == LAUNCH_RESOURCES
+    assert statement.get("Condition") == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
 
 
 def test_ecr_repositories_are_named_from_the_lowercase_prefix_and_emptied_on_delete():
