@@ -10,6 +10,8 @@ log = logging.getLogger(__name__)
 # Target states of an instance that is (still) registered in the target group.
 REGISTERED = {"initial", "healthy", "unhealthy", "unavailable"}
 LIVE = {"pending", "running", "stopping", "stopped"}
+# Reason of the `unused` state when no listener forwards to the target group (see target_states).
+NOT_IN_USE = "Target.NotInUse"
 
 
 class SwitchError(RuntimeError):
@@ -46,11 +48,32 @@ def describe_fleet(ec2, tag_key: str, value: str, extra_tags: dict[str, str]) ->
 
 
 def target_states(elbv2, target_group_arn: str) -> dict[str, str]:
-    """Instance id -> target health state, for every target the group knows."""
+    """Instance id -> target health state, for every target the group knows.
+
+    Refuses a target group that no listener uses yet. Elastic Load Balancing API Reference,
+    "TargetHealth": state `unused` with reason `Target.NotInUse` means "the target group is not
+    used by any load balancer or the target is in an Availability Zone that is not enabled for
+    its load balancer". The public target group is in that state until certificate.sh adds the
+    HTTPS listener. No fleet can be told serving from not serving then, no health check runs, so
+    CodeDeploy could never see the new fleet healthy, and Telegram could not reach it anyway.
+    (`unused` for another reason, e.g. `Target.InvalidState` of a stopped instance, is simply
+    neither registered-and-checked nor healthy.)
+    """
     reply = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
-    return {
-        d["Target"]["Id"]: d["TargetHealth"]["State"] for d in reply["TargetHealthDescriptions"]
-    }
+    descriptions = reply["TargetHealthDescriptions"]
+    not_in_use = sorted(
+        d["Target"]["Id"]
+        for d in descriptions
+        if d["TargetHealth"]["State"] == "unused" and d["TargetHealth"].get("Reason") == NOT_IN_USE
+    )
+    if not_in_use:
+        raise SwitchError(
+            f"the public target group is not used by any listener yet (targets "
+            f"{' '.join(not_in_use)} are unused, {NOT_IN_USE}): run cloudformation/certificate.sh "
+            "first, which adds the HTTPS listener, then rerun the stage. If the listener exists, "
+            "those instances are in an Availability Zone the load balancer does not use"
+        )
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in descriptions}
 
 
 def plan_switch(blue: Fleet, green: Fleet, states: dict[str, str]) -> Plan:

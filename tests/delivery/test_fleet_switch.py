@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from moto.elbv2.models import FakeTargetGroup
+from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 
 from delivery import deployment_group
 from delivery.fleet_switch import Settings, main, switch
@@ -236,6 +236,54 @@ def test_blue_registered_but_not_healthy_yet_deploys_to_green(aws, stack, run, m
 
     monkeypatch.setattr(FakeTargetGroup, "health_for", unhealthy)
     register(aws, stack, "blue")
+
+    deployment_id = run()
+
+    assert target_fleet(aws, stack, deployment_id) == "green"
+    assert original_fleet(aws, stack) == "blue"
+
+
+def test_a_target_group_no_listener_uses_yet_is_refused_before_anything_changes(
+    aws, stack, run, monkeypatch
+):
+    # A release before certificate.sh: the public target group has no listener, so ELB reports
+    # every registered target `unused` / Target.NotInUse (API Reference, "TargetHealth").
+    real = FakeTargetGroup.health_for
+
+    def not_in_use(self, target, ec2_backend):
+        if target["Id"] not in self.targets:
+            return real(self, target, ec2_backend)
+        return FakeHealthStatus(
+            target["Id"],
+            target.get("Port", self.port),
+            self.health_check_port,
+            "unused",
+            "Target.NotInUse",
+            "Target group is not configured to receive traffic from the load balancer",
+        )
+
+    monkeypatch.setattr(FakeTargetGroup, "health_for", not_in_use)
+    register(aws, stack, "blue")
+    before = originals(aws, stack)
+
+    with pytest.raises(SwitchError, match=r"cloudformation/certificate\.sh") as refusal:
+        run()
+
+    assert "not used by any listener" in str(refusal.value)
+    assert stack["fleets"]["blue"][0] in str(refusal.value)
+    listed = aws["codedeploy"].list_deployments(
+        applicationName=stack["app"], deploymentGroupName="bg"
+    )
+    assert listed["deployments"] == []
+    assert originals(aws, stack) == before  # the group still names blue as original
+    assert "Contents" not in aws["s3"].list_objects_v2(Bucket=stack["bucket"])
+
+
+def test_a_stopped_registered_instance_is_not_taken_for_a_missing_listener(aws, stack, run):
+    # A stopped target is `unused` too, with reason Target.InvalidState: the other blue
+    # instance still serves, so the release goes to green as usual.
+    register(aws, stack, "blue")
+    aws["ec2"].stop_instances(InstanceIds=[stack["fleets"]["blue"][1]])
 
     deployment_id = run()
 
