@@ -2,7 +2,8 @@
 
 CloudFormation can create EC2 blue/green deployment groups only for Lambda, so this handler
 calls the CodeDeploy API itself. It is packaged alone (stdlib + the runtime's boto3) from
-delivery/ by `aws cloudformation package`, hence no imports from the rest of the repository.
+delivery/ by `aws cloudformation package`, hence no imports from the rest of the repository
+(tests/delivery/test_lambda_package.py imports this file alone to hold it to that).
 
 ResourceProperties (strings unless noted):
   ApplicationName, DeploymentGroupName, ServiceRoleArn, TargetGroupNames (list),
