@@ -24,6 +24,20 @@ FAILED = "FAILED"
 # How long an item lives before DynamoDB's TTL removes it.
 ITEM_TTL_SECONDS = 30 * 24 * 3600
 
+# Every original lives under this prefix (the data template's lifecycle rules expire it).
+ORIGINALS_PREFIX = "originals/"
+
+# The chat of the load test's no-reply items: no Telegram chat has id 0, so even an answer
+# sent by mistake reaches nobody.
+NO_REPLY_CHAT_ID = 0
+
+# polybot answers POST /results within this many seconds: its Telegram retries (429's
+# retry_after, 5xx backoff) stop when the next wait would pass it. The worker waits longer
+# than this for the answer (yolo5/notifier.py), so it never gives up on, and calls again over,
+# a request that may still send: the second call would hear "already notified" while the
+# first could still fail and release its claim, and the answer would be lost.
+RESULTS_BUDGET_SECONDS = 30.0
+
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _EXT = re.compile(r"^[a-z0-9]{1,5}$")
 
@@ -43,7 +57,7 @@ def utc_now_iso() -> str:
 def original_key(chat_id: int, prediction_id: str, ext: str = "jpg") -> str:
     if not _EXT.match(ext):
         raise ValueError(f"bad file extension {ext!r}")
-    return f"originals/{chat_id}/{prediction_id}.{ext}"
+    return f"{ORIGINALS_PREFIX}{chat_id}/{prediction_id}.{ext}"
 
 
 def predicted_key(prediction_id: str) -> str:
@@ -89,7 +103,7 @@ class Job:
         for name in ("bucket", "image_key", "requested_at"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise InvalidJob(f"{name} is missing")
-        prefix = f"originals/{data['chat_id']}/{pid}."
+        prefix = f"{ORIGINALS_PREFIX}{data['chat_id']}/{pid}."
         if not data["image_key"].startswith(prefix):
             raise InvalidJob("image_key does not match chat_id and prediction_id")
         return cls(
@@ -130,6 +144,9 @@ class ItemAttr:
     LEGACY_ERROR = "error"
     # polybot claims this before it answers the user:
     NOTIFIED_AT = "notified_at"
+    # Absent or true on every item polybot creates from Telegram; false only on the load
+    # test's items (chat NO_REPLY_CHAT_ID): /results then marks them notified, sends nothing.
+    REPLY = "reply"
 
 
 def item_key(prediction_id: str) -> dict[str, str]:
@@ -198,6 +215,7 @@ class Prediction:
     failure: Failure | None = None
     legacy_error: str | None = None  # see ItemAttr.LEGACY_ERROR
     notified_at: str | None = None
+    reply: bool = True  # see ItemAttr.REPLY
 
     @classmethod
     def from_item(cls, item: Mapping) -> Prediction:
@@ -214,6 +232,8 @@ class Prediction:
             failure=Failure.from_item(item),
             legacy_error=item.get(ItemAttr.LEGACY_ERROR),
             notified_at=item.get(ItemAttr.NOTIFIED_AT),
+            # Only an explicit false turns the answer off: a missing or odd value still answers.
+            reply=item.get(ItemAttr.REPLY) is not False,
         )
 
 

@@ -8,6 +8,9 @@ chat recorded in the item; no request parameter can redirect it.
 The answer is the annotated image with the counts as its caption: as a photo, or, when
 Telegram will not take it as a photo (over 10 MB, too wide or tall), as a document with the
 same caption; only when that is refused too does the caption go alone.
+
+An item that says `reply: false` (only the load test writes them, for chat 0) is claimed like
+any other and answered with nothing: the whole path runs, and no chat is flooded.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Answer(StrEnum):
     ALREADY_NOTIFIED = "already notified"
     DROPPED = "dropped (bot blocked)"
     REJECTED = "rejected by Telegram"
+    NO_REPLY = "marked notified (no reply asked)"
 
 
 class _Unavailable(Exception):
@@ -81,6 +85,9 @@ def _answer_once(prediction: Prediction):
     except AWS_ERRORS as exc:
         log.warning("claiming the notification failed", extra=_failed("answer.claim_failed", exc))
         return jsonify(error="temporarily unavailable"), 503
+    if not prediction.reply:
+        log.info("no reply asked: nothing sent", extra=event("answer.no_reply"))
+        return jsonify(status=Answer.NO_REPLY), 200
     try:
         outcome = _send(prediction)
     except _Unavailable as exc:

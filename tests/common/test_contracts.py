@@ -62,6 +62,7 @@ def test_item_fixtures_use_known_statuses_and_keys():
         ("item_done.json", contracts.DONE),
         ("item_failed.json", contracts.FAILED),
         ("item_failed_legacy.json", contracts.FAILED),
+        ("item_done_no_reply.json", contracts.DONE),
     ):
         item = json.loads((FIXTURES / name).read_text(), parse_float=Decimal)
         assert item["status"] == status
@@ -78,8 +79,29 @@ def load_item_fixture(name: str) -> dict:
 
 def test_item_fixtures_use_only_the_contracts_attribute_names():
     known = {value for name, value in vars(ItemAttr).items() if name.isupper()}
-    for name in ("item_done.json", "item_failed.json", "item_failed_legacy.json"):
+    for name in (
+        "item_done.json",
+        "item_failed.json",
+        "item_failed_legacy.json",
+        "item_done_no_reply.json",
+    ):
         assert set(load_item_fixture(name)) <= known, name
+
+
+def test_the_no_reply_fixture_reads_as_no_reply_to_chat_0():
+    prediction = Prediction.from_item(load_item_fixture("item_done_no_reply.json"))
+    assert prediction.reply is False
+    assert prediction.chat_id == contracts.NO_REPLY_CHAT_ID == 0
+    assert prediction.counts == {"person": 1, "bus": 1}
+
+
+@pytest.mark.parametrize("reply", [None, True, "false", 0, Decimal(0)])
+def test_only_an_explicit_false_turns_the_reply_off(reply):
+    item = load_item_fixture("item_done.json")
+    if reply is not None:
+        item[ItemAttr.REPLY] = reply
+    assert "reply" not in load_item_fixture("item_done.json")
+    assert Prediction.from_item(item).reply is True
 
 
 def test_failed_fixture_reads_as_a_typed_failure():

@@ -196,6 +196,39 @@ def test_concurrent_calls_send_one_photo(concurrent_app, bot, done_item):
     assert len(bot.sent("send_photo")) == 1
 
 
+def test_a_no_reply_item_is_marked_notified_and_nothing_is_sent(
+    client, clients, bot, aws, settings
+):
+    item = fixture_item("item_done_no_reply.json")
+    clients.table.put_item(Item=item)
+    aws.client("s3").put_object(
+        Bucket=settings.images_bucket, Key=item["predicted_key"], Body=ANNOTATED
+    )
+    pid = item["prediction_id"]
+
+    response = post_results(client, pid)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "marked notified (no reply asked)"}
+    assert bot.calls == []
+    stored = clients.table.get_item(Key={"prediction_id": pid}, ConsistentRead=True)["Item"]
+    assert stored["notified_at"]
+    assert stored["reply"] is False
+    assert post_results(client, pid).get_json() == {"status": "already notified"}
+    assert bot.calls == []
+
+
+def test_the_same_item_with_reply_true_is_answered(client, clients, bot, aws, settings):
+    """The no-reply fixture differs from an answered item by its reply flag alone."""
+    item = {**fixture_item("item_done_no_reply.json"), "reply": True, "chat_id": 4242}
+    clients.table.put_item(Item=item)
+    aws.client("s3").put_object(
+        Bucket=settings.images_bucket, Key=item["predicted_key"], Body=ANNOTATED
+    )
+    assert post_results(client, item["prediction_id"]).get_json() == {"status": "notified"}
+    assert [s["chat_id"] for s in bot.sent("send_photo")] == [4242]
+
+
 def test_chat_redirect_attempts_are_ignored(client, bot, done_item):
     response = post_results(client, done_item["prediction_id"], chat_id="666", chatId="666")
     assert response.status_code == 200

@@ -86,6 +86,29 @@ def test_done_item_has_the_keys_and_types_of_the_contract_fixture(aws, worker, b
     assert set(item["labels"][0]) == set(expected["labels"][0])
 
 
+def test_a_no_reply_item_is_finished_like_the_contract_fixture_and_keeps_its_flag(
+    aws, worker, results, bus_bytes
+):
+    """The load test's items (chat 0, reply false): the worker runs the whole path and calls
+    /results as for any item; the flag stays for polybot to read."""
+    expected = json.loads((FIXTURES / "item_done_no_reply.json").read_text(), parse_float=Decimal)
+    job = aws.put_photo(bus_bytes, chat_id=expected["chat_id"])
+    aws.table.update_item(
+        Key={"prediction_id": job.prediction_id},
+        UpdateExpression="SET reply = :no",
+        ExpressionAttributeValues={":no": False},
+    )
+    aws.send(job.to_json())
+
+    assert run(worker, receive(aws)) == Outcome.DONE
+
+    item = aws.item(job.prediction_id)
+    assert set(item) == set(expected)
+    assert (item["status"], item["chat_id"], item["reply"]) == (DONE, 0, False)
+    assert results.calls == [job.prediction_id]
+    assert aws.queue_depth() == 0
+
+
 def test_item_missing_is_created_complete(aws, worker, bus_bytes):
     job = aws.put_photo(bus_bytes, pending=False)
     aws.send(job.to_json())
