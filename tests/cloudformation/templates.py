@@ -102,6 +102,8 @@ class MotoStacks:
             TemplateBody=(TEMPLATE_DIR / template).read_text(),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
+            # As deploy.sh tags every stack.
+            Tags=[{"Key": "Project", "Value": self.prefix}],
         )
         self.cloudformation.get_waiter("stack_create_complete").wait(
             StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
@@ -125,9 +127,12 @@ class MotoStacks:
         }
         if certificate_arn:
             params["CertificateArn"] = certificate_arn
-        # As deploy.sh does for a new app stack: today's AMI for every fleet.
+        # As deploy.sh does for a new app stack: today's AMI for every fleet, and both polybot
+        # fleets on the template's PolybotInstanceType.
         ami = self.client("ssm").get_parameter(Name=ami_parameter())["Parameter"]["Value"]
         params.update(BlueImageId=ami, GreenImageId=ami, WorkerImageId=ami)
+        type_ = load("app.yaml")["Parameters"]["PolybotInstanceType"]["Default"]
+        params.update(BlueInstanceType=type_, GreenInstanceType=type_)
         return params
 
     def deploy_all(self, certificate_arn: str = "") -> dict[str, dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -199,6 +200,72 @@ def test_user_data_prepares_docker_agents_and_the_env_files():
             assert needle in script, f"{key}: {needle}"
 
 
+def user_data(resource: str) -> list[str]:
+    """A launch template's user data script, as lines."""
+    data = load("app.yaml")["Resources"][resource]["Properties"]["LaunchTemplateData"]
+    return data["UserData"]["Fn::Base64"]["Fn::Sub"][0].splitlines()
+
+
+@pytest.mark.parametrize("resource", ["PolybotLaunchTemplate", "WorkerLaunchTemplate"])
+def test_user_data_starts_the_codedeploy_agent_last(resource):
+    """Once the agent runs, a deployment's hooks may run (a scale-out's launch deployment
+    waits for it), and they need everything else user data makes: the env file, the drain and
+    certificate units."""
+    commands = [line for line in user_data(resource) if line and not line.startswith("#")]
+    assert commands[-1] == "systemctl enable --now codedeploy-agent"
+    [download] = [i for i, line in enumerate(commands) if "aws-codedeploy-${AWS::Region}" in line]
+    before = commands[:download]
+    others = [c for c in before if c.startswith(("cat >", "systemctl ", "chmod ", "mkdir "))]
+    assert others  # the env file, units and tools all come first
+    assert not [c for c in commands[download:-1] if "codedeploy" not in c], commands[download:]
+
+
+@pytest.mark.parametrize("resource", ["PolybotLaunchTemplate", "WorkerLaunchTemplate"])
+def test_user_data_installs_the_ruby_the_codedeploy_installer_takes(resource):
+    """The installer takes Ruby up to 3.2; AL2023 also ships 3.4."""
+    [install] = [line for line in user_data(resource) if line.startswith("dnf install")]
+    packages = install.split()[3:]
+    assert "ruby3.2" in packages
+    assert not [p for p in packages if p.startswith("ruby") and p != "ruby3.2"]
+
+
+def dashboard_metrics(namespace: str) -> set[str]:
+    """The metric names of `namespace` that the observability stack's dashboard plots."""
+    body, _ = load("observability.yaml")["Resources"]["Dashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"
+    ]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    names = set()
+    for widget in widgets:
+        previous: list[str] = []
+        for row in widget["properties"].get("metrics", []):
+            row = [item for item in row if isinstance(item, str)]
+            if row[0] == "...":
+                row = previous
+            # "." repeats the item above it (CloudWatch's dashboard body shorthand).
+            above = previous + row[len(previous) :]
+            row = [prev if item == "." else item for item, prev in zip(row, above, strict=False)]
+            if row[0] == namespace:
+                names.add(row[1])
+            previous = row
+    return names
+
+
+def test_every_group_metric_the_dashboard_plots_is_published():
+    """Auto Scaling publishes group metrics only for the metrics the group collects."""
+    plotted = dashboard_metrics("AWS/AutoScaling")
+    assert plotted >= {"GroupInServiceInstances", "GroupDesiredCapacity"}
+    group = load("app.yaml")["Resources"]["WorkerAutoScalingGroup"]["Properties"]
+    collected = {m for c in group["MetricsCollection"] for m in c["Metrics"]}
+    assert plotted <= collected, sorted(plotted - collected)
+    assert {
+        "GroupDesiredCapacity",
+        "GroupInServiceInstances",
+        "GroupPendingInstances",
+        "GroupTerminatingInstances",
+    } <= collected
+
+
 @pytest.mark.parametrize("script", ["deploy.sh", "certificate.sh"])
 def test_scripts_are_executable_in_git(script):
     """Operators run them from a clone; a source zip's modes are not to be trusted."""
@@ -278,8 +345,16 @@ def test_a_stack_update_replaces_no_polybot_instance_unless_asked():
         props = instance["Properties"]
         assert props["ImageId"] == {"Ref": f"{fleet}ImageId"}, key
         assert props["LaunchTemplate"]["Version"] == {"Ref": f"{fleet}TemplateVersion"}, key
+        # A new type stops and starts the instance ("Some interruptions"), and the four are
+        # updated in parallel: the type is pinned per fleet too.
+        assert props["InstanceType"] == {"Ref": f"{fleet}InstanceType"}, key
     for name in ("BlueImageId", "GreenImageId", "WorkerImageId"):
         assert parameters[name]["Type"] == "AWS::EC2::Image::Id"
         assert "Default" not in parameters[name]  # deploy.sh looks it up once, at creation
+    for name in ("BlueInstanceType", "GreenInstanceType"):
+        assert "Default" not in parameters[name]  # deploy.sh sets it at creation
+        assert re.fullmatch(
+            parameters[name]["AllowedPattern"], parameters["PolybotInstanceType"]["Default"]
+        )
     worker = app["Resources"]["WorkerLaunchTemplate"]["Properties"]["LaunchTemplateData"]
     assert worker["ImageId"] == {"Ref": "WorkerImageId"}
