@@ -73,8 +73,10 @@ aws ssm put-parameter --name "$parameter" --type String --overwrite \
   --value "file://$workdir/cert.pem" >/dev/null
 
 log "updating $app_stack with the certificate (creates the HTTPS listener)"
-aws cloudformation deploy --stack-name "$app_stack" --template-file "$here/app.yaml" \
-  --capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
+ensure_deploy_bucket
+# --tags as deploy.sh gives them: without the option the CLI sends an empty list, which
+# removes the stack's tags.
+deploy_template "$app_stack" app.yaml --tags "Project=$prefix" \
   --parameter-overrides "CertificateArn=$arn"
 
 log "asking the polybot instances to fetch the PEM"
@@ -84,5 +86,6 @@ aws ssm send-command --document-name AWS-RunShellScript \
   --parameters 'commands=["systemctl start polybot-webhook-cert.service"]' \
   --query Command.CommandId --output text >/dev/null
 
-log "done. Release polybot again (pipeline: Release change) so it re-registers the webhook"
-log "with the certificate: $(stack_output "$app_stack" WebhookUrl)"
+log "done. Release polybot again so it re-registers the webhook $(stack_output "$app_stack" WebhookUrl)"
+log "with the certificate: aws codepipeline start-pipeline-execution --region $region --name $prefix-pipeline"
+log "(or Release change on the pipeline in the console)"

@@ -15,13 +15,18 @@ options (each also read from the environment variable in brackets):
   --certificate-arn ARN    ACM certificate for the HTTPS listener [CERTIFICATE_ARN]
   --domain-name NAME       webhook domain; issues an ACM certificate in-stack [DOMAIN_NAME]
   --hosted-zone-id ID      Route 53 hosted zone of the domain [HOSTED_ZONE_ID]
-  --alarm-email ADDRESS    where alarms are mailed [ALARM_EMAIL]
+  --alarm-email ADDRESS    where alarms are mailed; confirm the subscription e-mail [ALARM_EMAIL]
+  --polybot-instance-type TYPE
+                           polybot's instance type: both fleets start on it, and the next
+                           --roll blue|green moves that fleet to it [POLYBOT_INSTANCE_TYPE]
   --roll FLEET             move one fleet (blue, green or worker) to the newest Amazon Linux
-                           2023 AMI and polybot launch template version; roll the fleet that
-                           is not serving (see "Rolling a new AMI" in docs/deploying.md)
+                           2023 AMI, and a polybot fleet also to the newest launch template
+                           version and PolybotInstanceType; roll the fleet that is not serving
+                           (see "Rolling a new AMI" in docs/deploying.md)
   -h, --help               this text
-Parameters left unset keep the value the stack already has: the AMIs are looked up once,
-when the app stack is created, and change only with --roll.
+Parameters left unset keep the value the stack already has: the AMIs and polybot's instance
+types are pinned when the app stack is created, and change only with --roll.
+Templates go through the deploy bucket <prefix>-deploy-<account>-<region>, made on first use.
 TXT
 }
 
@@ -31,6 +36,7 @@ certificate_arn=${CERTIFICATE_ARN:-}
 domain_name=${DOMAIN_NAME:-}
 hosted_zone_id=${HOSTED_ZONE_ID:-}
 alarm_email=${ALARM_EMAIL:-}
+polybot_instance_type=${POLYBOT_INSTANCE_TYPE:-}
 roll=""
 delete=false
 # Amazon Linux 2023's current AMI, published by AWS as an SSM public parameter.
@@ -44,6 +50,7 @@ while (($#)); do
     --domain-name) domain_name=${2:?--domain-name needs a value}; shift 2 ;;
     --hosted-zone-id) hosted_zone_id=${2:?--hosted-zone-id needs a value}; shift 2 ;;
     --alarm-email) alarm_email=${2:?--alarm-email needs a value}; shift 2 ;;
+    --polybot-instance-type) polybot_instance_type=${2:?--polybot-instance-type needs a value}; shift 2 ;;
     --roll) roll=${2:?--roll needs a value}; shift 2 ;;
     --delete) delete=true; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -55,6 +62,8 @@ done
 [[ -z $domain_name || -n $hosted_zone_id ]] || die "--domain-name needs --hosted-zone-id"
 [[ -z $roll || $roll =~ ^(blue|green|worker)$ ]] || die "--roll takes blue, green or worker"
 ! { $delete && [[ -n $roll ]]; } || die "--roll and --delete do not go together"
+[[ -z $polybot_instance_type || $polybot_instance_type =~ ^[a-z][a-z0-9-]*\.[a-z0-9]+$ ]] ||
+  die "--polybot-instance-type takes an EC2 instance type, e.g. t3.micro"
 
 network_stack="$prefix-network"
 data_stack="$prefix-data"
@@ -64,21 +73,44 @@ pipeline_stack="$prefix-pipeline" # deployed by hand (docs/delivery.md) under th
 use_region
 
 # deploy_stack NAME TEMPLATE [Key=Value ...]: create or update; unchanged stacks are fine.
+# prepare_stack must have run for NAME first.
 deploy_stack() {
   local name=$1 template=$2
   shift 2
   log "deploying $name ($template)"
-  aws cloudformation deploy \
-    --stack-name "$name" \
-    --template-file "$here/$template" \
-    --capabilities CAPABILITY_NAMED_IAM \
-    --no-fail-on-empty-changeset \
-    --tags "Project=$prefix" \
+  deploy_template "$name" "$template" --tags "Project=$prefix" \
     --parameter-overrides "Prefix=$prefix" "$@"
 }
 
+# prepare_stack NAME: leave NAME in a state `aws cloudformation deploy` can create or update.
+# Never prompts, so that a run that stopped can simply be run again.
+prepare_stack() {
+  local name=$1 status
+  status=$(stack_status "$name")
+  case $status in
+    "" | REVIEW_IN_PROGRESS) ;; # deploy creates it (for the CLI, a stack under review is new)
+    ROLLBACK_COMPLETE)
+      # A failed first create: nothing in it to keep, and it can only be deleted
+      # ("Troubleshooting CloudFormation": a stack in ROLLBACK_COMPLETE cannot be updated).
+      log "$name: its creation failed and was rolled back (ROLLBACK_COMPLETE); deleting it to create it again"
+      aws cloudformation delete-stack --stack-name "$name"
+      aws cloudformation wait stack-delete-complete --stack-name "$name"
+      ;;
+    *_FAILED) die "$name is $status: see its events, fix the cause, then run this again: $(console_link "$name")" ;;
+    *_IN_PROGRESS) die "$name is $status: run this again when it has finished: $(console_link "$name")" ;;
+    *) ;;
+  esac
+}
+
+# stack_created NAME: the stack exists with resources (not absent, not only a change set).
+stack_created() {
+  local status
+  status=$(stack_status "$1")
+  [[ -n $status && $status != REVIEW_IN_PROGRESS ]]
+}
+
 stack_exists() {
-  aws cloudformation describe-stacks --stack-name "$1" >/dev/null 2>&1
+  [[ -n $(stack_status "$1") ]]
 }
 
 delete_stack() {
@@ -136,58 +168,94 @@ teardown() {
   fi
   aws ssm delete-parameter --name "/$prefix/webhook-certificate" 2>/dev/null || true
   empty_stack_bucket "$data_stack" ImagesBucketName
+  delete_bot_token_secret
   delete_stack "$data_stack"
   delete_stack "$network_stack"
+  local bucket
+  bucket=$(deploy_bucket_name)
+  if aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
+    empty_bucket "$bucket"
+    log "deleting the deploy bucket s3://$bucket"
+    aws s3api delete-bucket --bucket "$bucket"
+  fi
   log "all $prefix stacks deleted"
+}
+
+# CloudFormation deletes a secret with a recovery window, and until it ends the name cannot be
+# used again: a redeploy under the same prefix would fail. Deleted now, without one.
+delete_bot_token_secret() {
+  local secret
+  stack_exists "$data_stack" || return 0
+  secret=$(stack_output "$data_stack" BotTokenSecretName)
+  [[ -n $secret && $secret != None ]] || return 0
+  aws secretsmanager describe-secret --secret-id "$secret" >/dev/null 2>&1 || return 0
+  log "deleting the secret $secret now (no recovery window)"
+  aws secretsmanager delete-secret --secret-id "$secret" --force-delete-without-recovery >/dev/null
 }
 
 latest_ami() {
   aws ssm get-parameter --name "$AMI_PARAMETER" --query Parameter.Value --output text
 }
 
-# image_params: the app stack's AMI and launch-template pins. A new stack gets today's AMI for
-# every fleet; an existing one keeps its pins, except the fleet named by --roll.
-image_params() {
-  local ami
-  if ! stack_exists "$app_stack"; then
+# deploy_app PARAM...: the app stack with its pins. A new stack starts every fleet on today's
+# AMI and both polybot fleets on one instance type; an update keeps every pin (it replaces and
+# stops no instance), except those of the fleet named by --roll.
+deploy_app() {
+  local ami type version
+  if ! stack_created "$app_stack"; then
     ami=$(latest_ami)
-    log "new app stack: every fleet starts on $ami"
-    printf '%s\n' "BlueImageId=$ami" "GreenImageId=$ami" "WorkerImageId=$ami"
+    type=${polybot_instance_type:-$(template_default app.yaml PolybotInstanceType)}
+    log "new app stack: every fleet starts on $ami, polybot on $type"
+    deploy_stack "$app_stack" app.yaml "$@" "BlueImageId=$ami" "GreenImageId=$ami" \
+      "WorkerImageId=$ami" "BlueInstanceType=$type" "GreenInstanceType=$type"
+  elif [[ $roll == worker ]]; then
+    ami=$(latest_ami)
+    log "rolling the worker group to $ami"
+    deploy_stack "$app_stack" app.yaml "$@" "WorkerImageId=$ami"
   elif [[ -n $roll ]]; then
+    # Two updates: the first makes the launch template version this template describes (an
+    # update that changes it adds a version), the second pins the fleet to that version. One
+    # update would pin the version from before it.
+    deploy_stack "$app_stack" app.yaml "$@"
     ami=$(latest_ami)
-    log "rolling the $roll fleet to $ami"
-    case $roll in
-      worker) echo "WorkerImageId=$ami" ;;
-      *)
-        local version
-        version=$(aws ec2 describe-launch-templates --launch-template-names "$prefix-polybot" \
-          --query 'LaunchTemplates[0].LatestVersionNumber' --output text)
-        printf '%s\n' "${roll^}ImageId=$ami" "${roll^}TemplateVersion=$version"
-        ;;
-    esac
+    version=$(aws ec2 describe-launch-templates --launch-template-names "$prefix-polybot" \
+      --query 'LaunchTemplates[0].LatestVersionNumber' --output text)
+    type=$(stack_parameter "$app_stack" PolybotInstanceType)
+    log "rolling the $roll fleet to $ami, launch template version $version, $type"
+    deploy_stack "$app_stack" app.yaml "$@" "${roll^}ImageId=$ami" \
+      "${roll^}TemplateVersion=$version" "${roll^}InstanceType=$type"
+  else
+    deploy_stack "$app_stack" app.yaml "$@"
   fi
 }
 
 deploy() {
   local app_params=("NetworkStackName=$network_stack" "DataStackName=$data_stack")
-  local pins
-  pins=$(image_params)
-  [[ -z $pins ]] || mapfile -t -O "${#app_params[@]}" app_params <<<"$pins"
   [[ -z $certificate_arn ]] || app_params+=("CertificateArn=$certificate_arn")
   [[ -z $domain_name ]] || app_params+=("DomainName=$domain_name" "HostedZoneId=$hosted_zone_id")
+  [[ -z $polybot_instance_type ]] || app_params+=("PolybotInstanceType=$polybot_instance_type")
   local observability_params=("DataStackName=$data_stack" "AppStackName=$app_stack")
   [[ -z $alarm_email ]] || observability_params+=("AlarmEmail=$alarm_email")
 
+  local stack
+  for stack in "$network_stack" "$data_stack" "$app_stack" "$observability_stack"; do
+    prepare_stack "$stack"
+  done
+  ensure_deploy_bucket
   deploy_stack "$network_stack" network.yaml
   deploy_stack "$data_stack" data.yaml
-  deploy_stack "$app_stack" app.yaml "${app_params[@]}"
+  deploy_app "${app_params[@]}"
   deploy_stack "$observability_stack" observability.yaml "${observability_params[@]}"
 
   log "webhook URL: $(stack_output "$app_stack" WebhookUrl)"
   if [[ -z $(stack_output "$app_stack" HttpsListenerArn) ]]; then
-    log "no HTTPS listener yet: run cloudformation/certificate.sh (self-signed) or pass --domain-name"
+    log "no HTTPS listener yet: run cloudformation/certificate.sh --prefix $prefix --region $region (self-signed) or pass --domain-name"
   fi
-  log "put the bot token: aws secretsmanager put-secret-value --secret-id $prefix/telegram-bot-token ..."
+  if [[ -n $alarm_email ]]; then
+    log "AWS has mailed $alarm_email a subscription confirmation: no alarm reaches that address until"
+    log "you choose \"Confirm subscription\" in it"
+  fi
+  log "put the bot token: aws secretsmanager put-secret-value --region $region --secret-id $(stack_output "$data_stack" BotTokenSecretName) ..."
 }
 
 if $delete; then teardown; else deploy; fi

@@ -16,6 +16,83 @@ region=${AWS_REGION:-us-east-1}
 # use_region: every aws call from here on goes to $region.
 use_region() { export AWS_REGION=$region AWS_DEFAULT_REGION=$region; }
 
+# stack_status STACK: the stack's status, or nothing when there is no such stack. Any other
+# failure (credentials, network) stops the script rather than pass for "absent".
+stack_status() {
+  local out
+  if out=$(aws cloudformation describe-stacks --stack-name "$1" \
+    --query 'Stacks[0].StackStatus' --output text 2>&1); then
+    printf '%s\n' "$out"
+  elif [[ $out != *"does not exist"* ]]; then
+    die "cannot read stack $1: $out"
+  fi
+}
+
+console_link() { # console_link STACK
+  printf 'https://%s.console.aws.amazon.com/cloudformation/home?region=%s#/stacks/stackinfo?stackId=%s\n' \
+    "$region" "$region" "$1"
+}
+
+# template_default TEMPLATE PARAMETER: the Default a template gives a parameter (read from the
+# template, so the value has one home).
+template_default() {
+  local value
+  value=$(awk -v want="  $2:" '
+    /^[^ #]/ { in_params = ($0 == "Parameters:") }
+    in_params && $0 == want { found = 1; next }
+    found && /^  [^ ]/ { exit }
+    found && /^    Default:/ { print $2; exit }' "$here/$1")
+  [[ -n $value ]] || die "$1 gives $2 no default"
+  printf '%s\n' "${value//\"/}"
+}
+
+# The deploy bucket: one per prefix and region, for the templates `aws cloudformation deploy`
+# uploads (a template body sent inline may not exceed 51,200 bytes: "CloudFormation quotas")
+# and the packaged Lambda code, which must be in the stack's region (Lambda's Code.S3Bucket).
+deploy_bucket_name() {
+  local account
+  account=$(aws sts get-caller-identity --query Account --output text)
+  printf '%s-deploy-%s-%s\n' "$prefix" "$account" "$region"
+}
+
+# ensure_deploy_bucket: make the deploy bucket when it is missing: private, encrypted, TLS only;
+# sets deploy_bucket.
+ensure_deploy_bucket() {
+  deploy_bucket=$(deploy_bucket_name)
+  aws s3api head-bucket --bucket "$deploy_bucket" >/dev/null 2>&1 && return 0
+  log "creating the deploy bucket s3://$deploy_bucket"
+  local location=()
+  # us-east-1 is the one region that takes no LocationConstraint ("CreateBucket").
+  [[ $region == us-east-1 ]] || location=(--create-bucket-configuration "LocationConstraint=$region")
+  aws s3api create-bucket --bucket "$deploy_bucket" "${location[@]}" >/dev/null
+  aws s3api put-public-access-block --bucket "$deploy_bucket" --public-access-block-configuration \
+    BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+  aws s3api put-bucket-encryption --bucket "$deploy_bucket" --server-side-encryption-configuration \
+    '{"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}'
+  local partition arn
+  partition=$(aws sts get-caller-identity --query Arn --output text | cut -d: -f2)
+  arn="arn:$partition:s3:::$deploy_bucket"
+  aws s3api put-bucket-policy --bucket "$deploy_bucket" --policy "$(
+    printf '{"Version": "2012-10-17", "Statement": [{"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["%s", "%s/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}' "$arn" "$arn"
+  )"
+  aws s3api put-bucket-tagging --bucket "$deploy_bucket" --tagging "TagSet=[{Key=Project,Value=$prefix}]"
+}
+
+# deploy_template STACK TEMPLATE [deploy option...]: `aws cloudformation deploy` through the
+# deploy bucket; ensure_deploy_bucket must have run.
+deploy_template() {
+  local name=$1 template=$2
+  shift 2
+  aws cloudformation deploy \
+    --stack-name "$name" \
+    --template-file "$here/$template" \
+    --s3-bucket "${deploy_bucket:?ensure_deploy_bucket first}" \
+    --s3-prefix templates \
+    --capabilities CAPABILITY_NAMED_IAM \
+    --no-fail-on-empty-changeset \
+    "$@"
+}
+
 stack_output() { # stack_output STACK KEY
   aws cloudformation describe-stacks --stack-name "$1" \
     --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue" --output text

@@ -37,7 +37,10 @@ def use_real_aws_cli(monkeypatch, endpoint: str, home: Path) -> None:
     path = f"{AWS_CLI.parent}{os.pathsep}{os.environ['PATH']}"
     monkeypatch.setenv("PATH", path)
     assert shutil.which("aws", path=path) == str(AWS_CLI)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    # "localhost", not 127.0.0.1: `cloudformation deploy --s3-bucket` hands CloudFormation a
+    # TemplateURL made of the endpoint, and moto 5.2.5 reads the bucket from such a URL's path
+    # only when it says localhost (else from the host name's first label, here "127").
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint.replace("127.0.0.1", "localhost"))
     # Nothing from the developer's ~/.aws (profiles, endpoints, a pager) reaches the CLI.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-credentials"))

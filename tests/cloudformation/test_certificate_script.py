@@ -54,6 +54,22 @@ def app_stack_in_moto(endpoint: str, prefix: str, region: str) -> MotoStacks:
     return stacks
 
 
+def without_tls_only_policy_deploy_bucket(stacks: MotoStacks) -> str:
+    """The deploy bucket as deploy.sh leaves it, minus its TLS-only policy.
+
+    moto 5.2.5 evaluates a bucket policy's Deny without its Condition (it has no request
+    context for aws:SecureTransport), so with the policy it refuses the template upload that
+    AWS accepts over HTTPS. test_deploy_bucket.py checks the bucket the real CLI makes.
+    """
+    bucket = f"{stacks.prefix}-deploy-123456789012-{stacks.region}"
+    s3 = stacks.client("s3")
+    location = {}
+    if stacks.region != "us-east-1":
+        location = {"CreateBucketConfiguration": {"LocationConstraint": stacks.region}}
+    s3.create_bucket(Bucket=bucket, **location)
+    return bucket
+
+
 def certificates_tagged(acm, prefix: str) -> list[str]:
     arns = [c["CertificateArn"] for c in acm.list_certificates()["CertificateSummaryList"]]
     return [
@@ -78,6 +94,7 @@ def test_imports_a_certificate_for_the_alb_and_gives_it_to_the_app_stack(
 ):
     prefix = prefix_of(prefix_length)
     stacks = app_stack_in_moto(real_aws_cli, prefix, region)
+    bucket = without_tls_only_policy_deploy_bucket(stacks)
     dns = stacks.outputs("app")["PublicLoadBalancerDnsName"]
     assert "HttpsListenerArn" not in stacks.outputs("app")
 
@@ -124,6 +141,9 @@ def test_imports_a_certificate_for_the_alb_and_gives_it_to_the_app_stack(
         {"Key": "tag:Project", "Values": [prefix]},
     ]
     assert stacks.outputs("app")["WebhookUrl"] in result.stderr
+    # The template went through the deploy bucket; the update kept the stack's tags.
+    assert app["Tags"] == [{"Key": "Project", "Value": prefix}]
+    assert stacks.client("s3").list_objects_v2(Bucket=bucket, Prefix="templates/")["KeyCount"] == 1
 
 
 def test_without_the_app_stack_it_stops_before_making_anything(real_aws_cli):
@@ -154,7 +174,9 @@ elif command == "acm import-certificate":
     print({arn!r})
 elif command == "ssm send-command":
     print("command-id")
-"""
+elif command == "sts get-caller-identity":
+    print("123456789012")
+"""  # s3api head-bucket answers 0: the deploy bucket is there
 CERTIFICATE_ARN = "arn:aws:acm:ap-southeast-2:123456789012:certificate/0000-test"
 
 
@@ -191,4 +213,9 @@ def test_an_alb_name_over_64_characters_goes_in_the_san_and_the_cn_stays_short(
     log = calls(state)
     [deploy] = [c for c in log if c[:2] == ["cloudformation", "deploy"]]
     assert f"CertificateArn={CERTIFICATE_ARN}" in deploy
+    # Through the deploy bucket, with the stack's tags (without --tags the CLI clears them).
+    assert deploy[deploy.index("--s3-bucket") + 1] == f"{prefix}-deploy-123456789012-{region}"
+    assert deploy[deploy.index("--tags") + 1] == f"Project={prefix}"
+    for command in re.findall(r"\baws [a-z0-9-]+ [a-z0-9-]+[^\n]*", result.stderr):
+        assert f"--region {region}" in command, command
     assert any(c[:2] == ["ssm", "put-parameter"] for c in log)

@@ -24,6 +24,7 @@ which only a recorder sees.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,49 +38,80 @@ from cryptography.x509.oid import NameOID
 
 from tests.cloudformation.recording_aws import calls, install
 from tests.cloudformation.scripts import run_script
-from tests.cloudformation.templates import TEMPLATE_DIR, MotoStacks
+from tests.cloudformation.templates import TEMPLATE_DIR, MotoStacks, load
 
 # The stand-in `aws` of the deploy tests: records each call as a JSON list and answers the
-# few queries deploy.sh makes when it deploys.
-FAKE_AWS = """existing = set((state / "stacks").read_text().split())
+# queries deploy.sh makes when it deploys. `stacks` holds one NAME or NAME:STATUS per stack
+# (CREATE_COMPLETE when no status is given); `buckets` the buckets that exist. The polybot
+# launch template's newest version is 2 plus the number of app-stack deploys made so far, as
+# when each update changed the template. (No braces here: the text goes through str.format.)
+FAKE_AWS = """words = (state / "stacks").read_text().split()
+stacks = dict((w.split(":") + ["CREATE_COMPLETE"])[:2] for w in words)
+buckets = set((state / "buckets").read_text().split())
+def done_before(*words):
+    made = map(json.loads, (state / "calls.jsonl").read_text().splitlines())
+    return sum(1 for c in made if all(w in c for w in words))
 if command == "cloudformation describe-stacks":
     stack = arg("--stack-name")
-    if stack not in existing:
+    if stack not in stacks:
+        print("An error occurred (ValidationError) when calling the DescribeStacks operation: "
+              "Stack with id " + stack + " does not exist", file=sys.stderr)
         sys.exit(255)
     query = arg("--query")
-    if "--query" in args:
+    if "StackStatus" in query:
+        print(stacks[stack])
+    elif "--query" in args:
         print("value-of-" + query.split("'")[1])
+elif command == "cloudformation delete-stack":
+    del stacks[arg("--stack-name")]
+    (state / "stacks").write_text(" ".join(k + ":" + v for k, v in stacks.items()))
 elif command == "ssm get-parameter":
     print((state / "latest-ami").read_text())
 elif command == "ec2 describe-launch-templates":
-    print("3")
+    print(2 + done_before("deploy", "demo-app"))
+elif command == "sts get-caller-identity":
+    print("arn:aws:iam::123456789012:user/ops" if "Arn" in arg("--query") else "123456789012")
+elif command == "s3api head-bucket":
+    sys.exit(0 if arg("--bucket") in buckets else 254)
+elif command == "s3api create-bucket":
+    (state / "buckets").write_text(" ".join(buckets | set([arg("--bucket")])))
 """
+DEPLOY_BUCKET = "demo-deploy-123456789012-us-east-1"
 
 
 @pytest.fixture
 def fake_aws(tmp_path, monkeypatch):
     (tmp_path / "stacks").write_text("")
+    (tmp_path / "buckets").write_text("")
     (tmp_path / "latest-ami").write_text("ami-0today")
+    monkeypatch.delenv("POLYBOT_INSTANCE_TYPE", raising=False)
     return install(FAKE_AWS, tmp_path, monkeypatch)
 
 
 def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_script("deploy.sh", *args, unset={"PREFIX", "CERTIFICATE_ARN"})
+    return run_script("deploy.sh", *args, unset={"PREFIX", "CERTIFICATE_ARN", "AWS_REGION"})
+
+
+def deploys(state: Path) -> list[list[str]]:
+    return [c for c in calls(state) if c[:2] == ["cloudformation", "deploy"]]
+
+
+def stack_of(call: list[str]) -> str:
+    return call[call.index("--stack-name") + 1]
 
 
 def test_deploys_the_four_stacks_in_dependency_order(fake_aws):
     cert = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     result = run_deploy("--prefix", "demo", "--certificate-arn", cert)
     assert result.returncode == 0, result.stderr
-    deploys = [c for c in calls(fake_aws) if c[:2] == ["cloudformation", "deploy"]]
-    stacks = [c[c.index("--stack-name") + 1] for c in deploys]
+    stacks = [stack_of(c) for c in deploys(fake_aws)]
     assert stacks == ["demo-network", "demo-data", "demo-app", "demo-observability"]
-    app = deploys[2]
+    app = deploys(fake_aws)[2]
     assert "CertificateArn=" + cert in app
     assert "NetworkStackName=demo-network" in app
     assert "DataStackName=demo-data" in app
-    assert all("Prefix=demo" in c and "CAPABILITY_NAMED_IAM" in c for c in deploys)
-    assert all("--no-fail-on-empty-changeset" in c for c in deploys)
+    assert all("Prefix=demo" in c and "CAPABILITY_NAMED_IAM" in c for c in deploys(fake_aws))
+    assert all("--no-fail-on-empty-changeset" in c for c in deploys(fake_aws))
     assert app[app.index("--template-file") + 1] == str(TEMPLATE_DIR / "app.yaml")
 
 
@@ -90,50 +122,180 @@ def test_unset_certificate_keeps_the_stacks_value(fake_aws):
     assert not any(a.startswith("CertificateArn=") for a in app)
 
 
+def app_deploys(state: Path, prefix: str = "demo") -> list[list[str]]:
+    return [c for c in deploys(state) if stack_of(c) == f"{prefix}-app"]
+
+
 def app_deploy(state: Path, prefix: str = "demo") -> list[str]:
-    return next(
-        c for c in calls(state) if c[:2] == ["cloudformation", "deploy"] and f"{prefix}-app" in c
-    )
+    [app] = app_deploys(state, prefix)
+    return app
+
+
+PIN_PARAMETERS = {
+    f"{fleet}{kind}"
+    for fleet in ("Blue", "Green", "Worker")
+    for kind in ("ImageId", "TemplateVersion", "InstanceType")
+}
 
 
 def pins(app: list[str]) -> dict[str, str]:
-    wanted = ("ImageId=", "TemplateVersion=")
-    return dict(a.split("=", 1) for a in app if any(w in a for w in wanted))
+    pairs = (a.split("=", 1) for a in app if "=" in a)
+    return {k: v for k, v in pairs if k in PIN_PARAMETERS}
 
 
-def test_a_new_app_stack_starts_every_fleet_on_todays_ami(fake_aws):
+TEMPLATE_INSTANCE_TYPE = load("app.yaml")["Parameters"]["PolybotInstanceType"]["Default"]
+
+
+def test_a_new_app_stack_starts_every_fleet_on_todays_ami_and_one_instance_type(fake_aws):
     result = run_deploy("--prefix", "demo")
     assert result.returncode == 0, result.stderr
     assert pins(app_deploy(fake_aws)) == {
         "BlueImageId": "ami-0today",
         "GreenImageId": "ami-0today",
         "WorkerImageId": "ami-0today",
+        "BlueInstanceType": TEMPLATE_INSTANCE_TYPE,
+        "GreenInstanceType": TEMPLATE_INSTANCE_TYPE,
     }
 
 
+def test_a_new_app_stack_starts_both_fleets_on_the_instance_type_asked_for(fake_aws):
+    result = run_deploy("--prefix", "demo", "--polybot-instance-type", "t3.small")
+    assert result.returncode == 0, result.stderr
+    app = app_deploy(fake_aws)
+    assert pins(app)["BlueInstanceType"] == pins(app)["GreenInstanceType"] == "t3.small"
+    assert "PolybotInstanceType=t3.small" in app
+
+
 def test_an_update_keeps_every_pin_even_when_a_newer_ami_is_out(fake_aws):
-    """A stack update must replace no instance the operator did not ask for."""
+    """A stack update must replace, and stop, no instance the operator did not ask for."""
     (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
     (fake_aws / "latest-ami").write_text("ami-0tomorrow")
-    result = run_deploy("--prefix", "demo")
+    result = run_deploy("--prefix", "demo", "--polybot-instance-type", "t3.medium")
     assert result.returncode == 0, result.stderr
-    assert pins(app_deploy(fake_aws)) == {}
+    app = app_deploy(fake_aws)
+    assert pins(app) == {}
+    # The new type is only what the next --roll applies.
+    assert "PolybotInstanceType=t3.medium" in app
 
 
-@pytest.mark.parametrize(
-    ("fleet", "expected"),
-    [
-        ("green", {"GreenImageId": "ami-0tomorrow", "GreenTemplateVersion": "3"}),
-        ("blue", {"BlueImageId": "ami-0tomorrow", "BlueTemplateVersion": "3"}),
-        ("worker", {"WorkerImageId": "ami-0tomorrow"}),
-    ],
-)
-def test_roll_moves_one_fleet_to_the_newest_ami_and_template(fake_aws, fleet, expected):
+@pytest.mark.parametrize("fleet", ["blue", "green"])
+def test_roll_moves_a_polybot_fleet_to_the_template_version_its_own_update_made(fake_aws, fleet):
+    """The launch template version is read after an update that may add one, not before, and
+    the fleet takes the AMI and the stack's PolybotInstanceType with it."""
     (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
     (fake_aws / "latest-ami").write_text("ami-0tomorrow")
     result = run_deploy("--prefix", "demo", "--roll", fleet)
     assert result.returncode == 0, result.stderr
-    assert pins(app_deploy(fake_aws)) == expected
+    first, second = app_deploys(fake_aws)
+    assert pins(first) == {}
+    name = fleet.capitalize()
+    assert pins(second) == {
+        f"{name}ImageId": "ami-0tomorrow",
+        f"{name}TemplateVersion": "3",  # 2 before the run, 3 after its first update
+        f"{name}InstanceType": "value-of-PolybotInstanceType",
+    }
+
+
+def test_roll_worker_moves_the_group_to_the_newest_ami_in_one_update(fake_aws):
+    (fake_aws / "stacks").write_text("demo-network demo-data demo-app demo-observability")
+    (fake_aws / "latest-ami").write_text("ami-0tomorrow")
+    result = run_deploy("--prefix", "demo", "--roll", "worker")
+    assert result.returncode == 0, result.stderr
+    assert pins(app_deploy(fake_aws)) == {"WorkerImageId": "ami-0tomorrow"}
+
+
+def test_an_app_stack_left_in_review_is_created_with_its_pins(fake_aws):
+    """A failed first create can leave REVIEW_IN_PROGRESS (a change set, no resources); the
+    CLI creates such a stack, so it needs every pin a new stack gets."""
+    (fake_aws / "stacks").write_text("demo-network demo-data demo-app:REVIEW_IN_PROGRESS")
+    result = run_deploy("--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    assert pins(app_deploy(fake_aws))["BlueImageId"] == "ami-0today"
+    assert not any(c[:2] == ["cloudformation", "delete-stack"] for c in calls(fake_aws))
+
+
+def test_a_stack_whose_create_rolled_back_is_deleted_and_created_again(fake_aws):
+    (fake_aws / "stacks").write_text("demo-network demo-data demo-app:ROLLBACK_COMPLETE")
+    result = run_deploy("--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    log = calls(fake_aws)
+    delete = log.index(["cloudformation", "delete-stack", "--stack-name", "demo-app"])
+    wait = log.index(
+        ["cloudformation", "wait", "stack-delete-complete", "--stack-name", "demo-app"]
+    )
+    assert delete < wait < log.index(app_deploy(fake_aws))
+    assert pins(app_deploy(fake_aws))["BlueImageId"] == "ami-0today"
+    assert "demo-app: its creation failed" in result.stderr
+
+
+@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED"])
+def test_a_failed_stack_stops_the_script_with_the_console_link(fake_aws, status):
+    (fake_aws / "stacks").write_text(f"demo-network demo-data:{status} demo-app")
+    result = run_deploy("--prefix", "demo", "--region", "eu-west-1")
+    assert result.returncode != 0
+    assert f"demo-data is {status}" in result.stderr
+    assert "https://eu-west-1.console.aws.amazon.com/cloudformation/home?region=eu-west-1" in (
+        result.stderr
+    )
+    assert deploys(fake_aws) == []
+    assert not any(c[:2] == ["cloudformation", "delete-stack"] for c in calls(fake_aws))
+
+
+def test_every_template_goes_through_the_deploy_bucket_made_before_the_first_stack(fake_aws):
+    result = run_deploy("--prefix", "demo")
+    assert result.returncode == 0, result.stderr
+    log = calls(fake_aws)
+    create = log.index(["s3api", "create-bucket", "--bucket", DEPLOY_BUCKET])
+    assert create < log.index(deploys(fake_aws)[0])
+    assert all(c[c.index("--s3-bucket") + 1] == DEPLOY_BUCKET for c in deploys(fake_aws))
+    made = [c for c in log if c[0] == "s3api" and DEPLOY_BUCKET in c]
+    assert {c[1] for c in made} >= {
+        "put-public-access-block",
+        "put-bucket-encryption",
+        "put-bucket-policy",
+    }
+    [policy] = [c[c.index("--policy") + 1] for c in made if c[1] == "put-bucket-policy"]
+    [statement] = json.loads(policy)["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [
+        f"arn:aws:s3:::{DEPLOY_BUCKET}",
+        f"arn:aws:s3:::{DEPLOY_BUCKET}/*",
+    ]
+
+
+def test_the_deploy_bucket_of_another_region_names_it_and_is_made_only_once(fake_aws):
+    bucket = "demo-deploy-123456789012-eu-west-1"
+    result = run_deploy("--prefix", "demo", "--region", "eu-west-1")
+    assert result.returncode == 0, result.stderr
+    [create] = [c for c in calls(fake_aws) if c[:2] == ["s3api", "create-bucket"]]
+    assert create[create.index("--bucket") + 1] == bucket
+    assert "LocationConstraint=eu-west-1" in create
+    (fake_aws / "calls.jsonl").unlink()
+    result = run_deploy("--prefix", "demo", "--region", "eu-west-1")
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in calls(fake_aws) if c[:2] == ["s3api", "create-bucket"]]
+
+
+def printed_aws_commands(text: str) -> list[str]:
+    """Every `aws <service> <operation> ...` a script printed for the operator to run."""
+    return re.findall(r"\baws [a-z0-9-]+ [a-z0-9-]+[^\n]*", text)
+
+
+def test_every_aws_command_it_prints_carries_the_region(fake_aws):
+    result = run_deploy("--prefix", "demo", "--region", "eu-west-1", "--alarm-email", "a@b.c")
+    assert result.returncode == 0, result.stderr
+    printed = printed_aws_commands(result.stdout + result.stderr)
+    assert printed  # the bot token hint at least
+    for command in printed:
+        assert "--region eu-west-1" in command, command
+
+
+def test_an_alarm_email_comes_with_the_reminder_to_confirm_it(fake_aws):
+    result = run_deploy("--prefix", "demo", "--alarm-email", "ops@example.com")
+    assert result.returncode == 0, result.stderr
+    assert "ops@example.com" in result.stderr
+    assert "Confirm subscription" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -144,6 +306,7 @@ def test_roll_moves_one_fleet_to_the_newest_ami_and_template(fake_aws, fleet, ex
         (["--frobnicate"], "unknown option"),
         (["--roll", "purple"], "--roll takes blue, green or worker"),
         (["--roll", "blue", "--delete"], "do not go together"),
+        (["--polybot-instance-type", "huge"], "takes an EC2 instance type"),
     ],
 )
 def test_bad_arguments_get_a_clear_answer_and_touch_nothing(fake_aws, args, message):
@@ -279,7 +442,9 @@ def bucket_exists(s3, bucket: str) -> bool:
 def test_delete_removes_the_pipeline_first_and_everything_certificate_sh_made(real_aws_cli):
     """The documented teardown is this one command. The pipeline stack imports the app stack,
     so it goes first; each versioned bucket is emptied of every version before its stack is
-    deleted; certificate.sh's imported certificate and SSM parameter go too."""
+    deleted; certificate.sh's imported certificate and SSM parameter go too, and so do the
+    deploy bucket, after the last stack, and the bot token's secret, at once: with a recovery
+    window its name could not be used by a redeploy under the same prefix."""
     stacks = MotoStacks(real_aws_cli)
     acm, s3, ssm = stacks.client("acm"), stacks.client("s3"), stacks.client("ssm")
     cert_pem, key_pem = self_signed_pem()
@@ -293,6 +458,13 @@ def test_delete_removes_the_pipeline_first_and_everything_certificate_sh_made(re
         with_old_versions(s3, bucket)
     without_public_route_table(stacks.client("ec2"), out["network"]["VpcId"])
     ids = stack_ids(stacks, ["pipeline", "observability", "app", "data", "network"])
+    # moto skips AWS::SecretsManager::Secret, so the secret the data stack names is made here.
+    secrets = stacks.client("secretsmanager")
+    secret = out["data"]["BotTokenSecretName"]
+    secrets.create_secret(Name=secret, SecretString='{"TELEGRAM_TOKEN": "1:x"}')
+    deploy_bucket = f"{stacks.prefix}-deploy-123456789012-{stacks.region}"
+    s3.create_bucket(Bucket=deploy_bucket)
+    s3.put_object(Bucket=deploy_bucket, Key="templates/0123.template", Body=b"{}")
 
     result = run_deploy("--delete", "--prefix", stacks.prefix)
 
@@ -303,6 +475,10 @@ def test_delete_removes_the_pipeline_first_and_everything_certificate_sh_made(re
     # moto keeps a bucket that still holds a version when its stack is deleted.
     assert not bucket_exists(s3, artifacts)
     assert not bucket_exists(s3, images)
+    assert not bucket_exists(s3, deploy_bucket)
+    # Gone, not scheduled for deletion (that secret would still describe, with a DeletedDate).
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=secret)
     with pytest.raises(acm.exceptions.ResourceNotFoundException):
         acm.describe_certificate(CertificateArn=certificate["CertificateArn"])
     with pytest.raises(ssm.exceptions.ParameterNotFound):
