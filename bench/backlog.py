@@ -8,12 +8,13 @@ its own chat) got exactly one answer.
 from __future__ import annotations
 
 from bench import loadtest
+from bench.loadtest_local import local_target
 from bench.procs import RssSampler
 
 
 def run(stack, photos: list[bytes], rate: float, seconds: float, timeout: float) -> dict:
     count = round(rate * seconds)
-    target = loadtest.local_target(photos, cfg=stack.cfg)
+    target = local_target(photos, cfg=stack.cfg)
     with (
         RssSampler(lambda: stack.pids_of("-m yolo5")) as worker,
         RssSampler(lambda: stack.pids_of("gunicorn")) as polybot,

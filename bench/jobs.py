@@ -2,16 +2,27 @@
 
 Used by the worker benchmarks (against a moto server, in resources made by
 local.bootstrap.create_resources) and by the AWS load test (against the real bucket, table
-and queue, with a test chat id).
+and queue, with a test chat id or none). Standard library and boto3 only, for the load test
+in AWS CloudShell.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-from common.contracts import ITEM_TTL_SECONDS, PENDING, Job, original_key, utc_now_iso
-from local.bootstrap import Resources
+from common.contracts import (
+    ITEM_TTL_SECONDS,
+    PENDING,
+    ItemAttr,
+    Job,
+    original_key,
+    utc_now_iso,
+)
+
+if TYPE_CHECKING:  # local.bootstrap needs requests, which the load test must not import
+    from local.bootstrap import Resources
 
 
 class JobInjector:
@@ -26,20 +37,38 @@ class JobInjector:
     def stage(self, data: bytes, chat_id: int, message_id: int = 1) -> Job:
         pid = str(uuid.uuid4())
         key = original_key(chat_id, pid)
-        now = utc_now_iso()
         self.s3.put_object(
             Bucket=self.resources.bucket, Key=key, Body=data, ContentType="image/jpeg"
         )
-        self.table.put_item(
-            Item={
-                "prediction_id": pid,
-                "chat_id": chat_id,
-                "status": PENDING,
-                "original_key": key,
-                "created_at": now,
-                "expires_at": int(time.time()) + ITEM_TTL_SECONDS,
-            }
+        return self._pending(pid, chat_id, key, message_id, reply=True)
+
+    def stage_copy(
+        self, source_key: str, chat_id: int, message_id: int = 1, reply: bool = True
+    ) -> Job:
+        """Like stage(), but the original is a server-side copy of `source_key` in the same
+        bucket (S3 CopyObject): nothing is uploaded per job."""
+        pid = str(uuid.uuid4())
+        ext = source_key.rsplit(".", 1)[-1].lower() if "." in source_key else "jpg"
+        key = original_key(chat_id, pid, ext)
+        bucket = self.resources.bucket
+        self.s3.copy_object(
+            Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key}
         )
+        return self._pending(pid, chat_id, key, message_id, reply=reply)
+
+    def _pending(self, pid: str, chat_id: int, key: str, message_id: int, reply: bool) -> Job:
+        now = utc_now_iso()
+        item = {
+            ItemAttr.PREDICTION_ID: pid,
+            ItemAttr.CHAT_ID: chat_id,
+            ItemAttr.STATUS: PENDING,
+            ItemAttr.ORIGINAL_KEY: key,
+            ItemAttr.CREATED_AT: now,
+            ItemAttr.EXPIRES_AT: int(time.time()) + ITEM_TTL_SECONDS,
+        }
+        if not reply:  # written only when false: polybot's items never carry it
+            item[ItemAttr.REPLY] = False
+        self.table.put_item(Item=item)
         return Job(pid, chat_id, self.resources.bucket, key, message_id, now)
 
     def send(self, jobs: list[Job]) -> None:

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
+if TYPE_CHECKING:  # imported when a sender asks for sessions: the AWS load test does not
+    import requests
 
 
 @dataclass
@@ -35,21 +37,24 @@ class Sent:
 
 
 def offer(
-    send: Callable[[requests.Session, int], int],
+    send: Callable[[requests.Session | None, int], int],
     rate: float,
     count: int,
     threads: int = 64,
     on_done: Callable[[Sent], None] | None = None,
+    http: bool = True,
 ) -> list[Sent]:
-    """Call send(http, i) for i in range(count) at `rate` per second; returns every outcome."""
+    """Call send(session, i) for i in range(count) at `rate` per second; returns every outcome.
+
+    session: one requests.Session per sending thread, or None with http=False."""
     local = threading.local()
     results = [Sent(i, 0.0) for i in range(count)]
 
     def one(sent: Sent) -> None:
-        http = getattr(local, "http", None) or _new_session(local)
+        session = (getattr(local, "http", None) or _new_session(local)) if http else None
         sent.started = time.perf_counter()
         try:
-            sent.status = send(http, sent.index)
+            sent.status = send(session, sent.index)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the run
             sent.error = f"{type(exc).__name__}: {exc}"
         sent.finished = time.perf_counter()
@@ -68,6 +73,8 @@ def offer(
 
 
 def _new_session(local) -> requests.Session:
+    import requests
+
     local.http = requests.Session()
     return local.http
 
