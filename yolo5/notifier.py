@@ -17,9 +17,15 @@ from collections.abc import Callable
 
 import requests
 
+from common.contracts import RESULTS_BUDGET_SECONDS
 from common.jsonlog import event
 
 logger = logging.getLogger(__name__)
+
+# Longer than polybot may take to answer (its Telegram retry budget, then the S3 read and the
+# upload of the annotated image): a call given up on while polybot still sends would be
+# repeated, answered "already notified", and lost if the first then failed.
+RESULTS_TIMEOUT_SECONDS = RESULTS_BUDGET_SECONDS + 15
 
 
 class Notified(enum.Enum):
@@ -35,7 +41,7 @@ class ResultsNotifier:
         attempts: int = 4,
         base_delay: float = 0.5,
         max_delay: float = 8.0,
-        timeout: float = 10.0,
+        timeout: float = RESULTS_TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.results_url = results_url

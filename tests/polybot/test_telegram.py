@@ -158,3 +158,26 @@ def test_a_document_over_50_mb_is_refused_before_any_upload(bot):
     with pytest.raises(TelegramRejected):
         make(bot, []).send_document(7, b"\0" * (DOCUMENT_MAX_BYTES + 1), "p.jpg", "cap")
     assert bot.calls == []
+
+
+def test_the_retry_budget_counts_the_calls_own_time_not_only_the_sleeps(bot):
+    """Slow failing calls use the budget up too: no retry starts after max_wait."""
+    sleeps, now = [], [0.0]
+
+    def slow_failure(*_args, **_kwargs):
+        now[0] += 12.0  # each attempt takes 12 s before Telegram answers 429
+        raise api_error(429, "Too Many Requests: retry after 1", retry_after=1)
+
+    bot.send_message = slow_failure
+    client = TelegramClient(
+        bot, max_wait=30, attempts=10, sleep=sleeps.append, clock=lambda: now[0]
+    )
+    with pytest.raises(TelegramUnavailable, match="retry budget spent"):
+        client.send_message(1, "hi")
+    assert sleeps == [1.0, 1.0]  # after the third 12 s attempt, 36 s are spent: no more
+
+
+def test_the_default_budget_is_the_results_contracts():
+    from common.contracts import RESULTS_BUDGET_SECONDS
+
+    assert TelegramClient(FakeBot()).max_wait == RESULTS_BUDGET_SECONDS

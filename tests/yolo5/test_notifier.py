@@ -40,3 +40,12 @@ def test_polybot_down_is_unavailable_after_bounded_retries():
     url = f"http://127.0.0.1:{free_port()}/results"
     assert notifier(url, sleeps).notify(PID) is Notified.UNAVAILABLE
     assert len(sleeps) == 3
+
+
+def test_the_worker_waits_longer_for_results_than_polybot_may_take():
+    """polybot's /results answers within RESULTS_BUDGET_SECONDS (its Telegram retries stop
+    there): the worker must not give up on a call that may still send."""
+    from common.contracts import RESULTS_BUDGET_SECONDS
+    from yolo5.notifier import ResultsNotifier
+
+    assert ResultsNotifier("http://polybot/results").timeout > RESULTS_BUDGET_SECONDS
