@@ -86,6 +86,10 @@ aws ssm send-command --document-name AWS-RunShellScript \
   --parameters 'commands=["systemctl start polybot-webhook-cert.service"]' \
   --query Command.CommandId --output text >/dev/null
 
-log "done. Release polybot again so it re-registers the webhook $(stack_output "$app_stack" WebhookUrl)"
-log "with the certificate: aws codepipeline start-pipeline-execution --region $region --name $prefix-pipeline"
-log "(or Release change on the pipeline in the console)"
+if stack_exists "$prefix-pipeline"; then
+  log "done. Release polybot again so it re-registers the webhook $(stack_output "$app_stack" WebhookUrl)"
+  log "with the certificate: aws codepipeline start-pipeline-execution --region $region --name $prefix-pipeline"
+  log "(or Release change on the pipeline in the console)"
+else
+  log "done: the pipeline's first release registers the webhook $(stack_output "$app_stack" WebhookUrl) with it"
+fi

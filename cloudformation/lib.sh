@@ -79,18 +79,77 @@ ensure_deploy_bucket() {
 }
 
 # deploy_template STACK TEMPLATE [deploy option...]: `aws cloudformation deploy` through the
-# deploy bucket; ensure_deploy_bucket must have run.
+# deploy bucket; ensure_deploy_bucket must have run. TEMPLATE is a path, or a file in here.
 deploy_template() {
   local name=$1 template=$2
   shift 2
+  [[ $template == /* ]] || template="$here/$template"
   aws cloudformation deploy \
     --stack-name "$name" \
-    --template-file "$here/$template" \
+    --template-file "$template" \
     --s3-bucket "${deploy_bucket:?ensure_deploy_bucket first}" \
     --s3-prefix templates \
     --capabilities CAPABILITY_NAMED_IAM \
     --no-fail-on-empty-changeset \
     "$@"
+}
+
+# stack_created NAME: the stack exists with resources (not absent, not only a change set).
+stack_created() {
+  local status
+  status=$(stack_status "$1")
+  [[ -n $status && $status != REVIEW_IN_PROGRESS ]]
+}
+
+stack_exists() {
+  [[ -n $(stack_status "$1") ]]
+}
+
+# prepare_stack NAME: leave NAME in a state `aws cloudformation deploy` can create or update.
+# Never prompts, so that a run that stopped can simply be run again.
+prepare_stack() {
+  local name=$1 status
+  status=$(stack_status "$name")
+  case $status in
+    "" | REVIEW_IN_PROGRESS) ;; # deploy creates it (for the CLI, a stack under review is new)
+    ROLLBACK_COMPLETE)
+      # A failed first create: nothing in it to keep, and it can only be deleted
+      # ("Troubleshooting CloudFormation": a stack in ROLLBACK_COMPLETE cannot be updated).
+      log "$name: its creation failed and was rolled back (ROLLBACK_COMPLETE); deleting it to create it again"
+      aws cloudformation delete-stack --stack-name "$name"
+      aws cloudformation wait stack-delete-complete --stack-name "$name"
+      ;;
+    *_FAILED) die "$name is $status: see its events, fix the cause, then run this again: $(console_link "$name")" ;;
+    *_IN_PROGRESS) die "$name is $status: run this again when it has finished: $(console_link "$name")" ;;
+    *) ;;
+  esac
+}
+
+delete_stack() {
+  local name=$1
+  if ! stack_exists "$name"; then
+    log "$name: not deployed"
+    return 0
+  fi
+  log "deleting $name"
+  aws cloudformation delete-stack --stack-name "$name"
+  aws cloudformation wait stack-delete-complete --stack-name "$name"
+}
+
+# A versioned bucket must lose every version and delete marker before CloudFormation can
+# delete it.
+empty_bucket() {
+  local bucket=$1 batch
+  aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || return 0 # quiet: it prints {"BucketRegion": ...}
+  log "emptying s3://$bucket (all versions)"
+  # shellcheck disable=SC2016 # the backticks are JMESPath literals, not command substitution
+  local query='{Objects: [Versions || `[]`, DeleteMarkers || `[]`][][].{Key: Key, VersionId: VersionId}, Quiet: `true`}'
+  while :; do
+    batch=$(aws s3api list-object-versions --bucket "$bucket" --max-keys 1000 --no-paginate \
+      --query "$query" --output json)
+    grep -q '"Key"' <<<"$batch" || break
+    aws s3api delete-objects --bucket "$bucket" --delete "$batch" >/dev/null
+  done
 }
 
 stack_output() { # stack_output STACK KEY

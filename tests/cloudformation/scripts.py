@@ -18,11 +18,15 @@ from tests.cloudformation.templates import TEMPLATE_DIR
 AWS_CLI = Path(sysconfig.get_path("scripts")) / "aws"
 
 
-def run_script(name: str, *args: str, unset: set[str]) -> subprocess.CompletedProcess[str]:
-    """cloudformation/<name> with `args`, without the variables in `unset` (its defaults)."""
+def run_script(
+    name: str, *args: str, unset: set[str], stdin: str = "", interpreter: str = "bash"
+) -> subprocess.CompletedProcess[str]:
+    """cloudformation/<name> with `args` and `stdin` (not a terminal), run by `interpreter`,
+    without the variables in `unset` (its defaults)."""
     env = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
-        ["bash", str(TEMPLATE_DIR / name), *args],
+        [interpreter, str(TEMPLATE_DIR / name), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,

@@ -29,8 +29,8 @@ MOTO_SKIPS = {
 
 def ami_parameter() -> str:
     """The SSM public parameter deploy.sh reads the Amazon Linux 2023 AMI from."""
-    match = re.search(r"^AMI_PARAMETER=(\S+)$", (TEMPLATE_DIR / "deploy.sh").read_text(), re.M)
-    assert match, "deploy.sh names no AMI_PARAMETER"
+    match = re.search(r"^AMI_PARAMETER=(\S+)$", (TEMPLATE_DIR / "stacks.sh").read_text(), re.M)
+    assert match, "stacks.sh names no AMI_PARAMETER"
     return match.group(1)
 
 

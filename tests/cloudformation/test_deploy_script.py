@@ -24,7 +24,6 @@ which only a recorder sees.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,56 +35,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.cloudformation.recording_aws import calls, install
+from tests.cloudformation.deploy_fake import install_fake_aws
+from tests.cloudformation.recording_aws import calls
 from tests.cloudformation.scripts import run_script
 from tests.cloudformation.templates import TEMPLATE_DIR, MotoStacks, load
 
-# The stand-in `aws` of the deploy tests: records each call as a JSON list and answers the
-# queries deploy.sh makes when it deploys. `stacks` holds one NAME or NAME:STATUS per stack
-# (CREATE_COMPLETE when no status is given); `buckets` the buckets that exist. The polybot
-# launch template's newest version is 2 plus the number of app-stack deploys made so far, as
-# when each update changed the template. (No braces here: the text goes through str.format.)
-FAKE_AWS = """words = (state / "stacks").read_text().split()
-stacks = dict((w.split(":") + ["CREATE_COMPLETE"])[:2] for w in words)
-buckets = set((state / "buckets").read_text().split())
-def done_before(*words):
-    made = map(json.loads, (state / "calls.jsonl").read_text().splitlines())
-    return sum(1 for c in made if all(w in c for w in words))
-if command == "cloudformation describe-stacks":
-    stack = arg("--stack-name")
-    if stack not in stacks:
-        print("An error occurred (ValidationError) when calling the DescribeStacks operation: "
-              "Stack with id " + stack + " does not exist", file=sys.stderr)
-        sys.exit(255)
-    query = arg("--query")
-    if "StackStatus" in query:
-        print(stacks[stack])
-    elif "--query" in args:
-        print("value-of-" + query.split("'")[1])
-elif command == "cloudformation delete-stack":
-    del stacks[arg("--stack-name")]
-    (state / "stacks").write_text(" ".join(k + ":" + v for k, v in stacks.items()))
-elif command == "ssm get-parameter":
-    print((state / "latest-ami").read_text())
-elif command == "ec2 describe-launch-templates":
-    print(2 + done_before("deploy", "demo-app"))
-elif command == "sts get-caller-identity":
-    print("arn:aws:iam::123456789012:user/ops" if "Arn" in arg("--query") else "123456789012")
-elif command == "s3api head-bucket":
-    sys.exit(0 if arg("--bucket") in buckets else 254)
-elif command == "s3api create-bucket":
-    (state / "buckets").write_text(" ".join(buckets | set([arg("--bucket")])))
-"""
 DEPLOY_BUCKET = "demo-deploy-123456789012-us-east-1"
 
 
 @pytest.fixture
 def fake_aws(tmp_path, monkeypatch):
-    (tmp_path / "stacks").write_text("")
-    (tmp_path / "buckets").write_text("")
-    (tmp_path / "latest-ami").write_text("ami-0today")
-    monkeypatch.delenv("POLYBOT_INSTANCE_TYPE", raising=False)
-    return install(FAKE_AWS, tmp_path, monkeypatch)
+    """The recording stand-in of tests/cloudformation/deploy_fake.py."""
+    return install_fake_aws(tmp_path, monkeypatch)
 
 
 def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
@@ -275,20 +236,6 @@ def test_the_deploy_bucket_of_another_region_names_it_and_is_made_only_once(fake
     result = run_deploy("--prefix", "demo", "--region", "eu-west-1")
     assert result.returncode == 0, result.stderr
     assert not [c for c in calls(fake_aws) if c[:2] == ["s3api", "create-bucket"]]
-
-
-def printed_aws_commands(text: str) -> list[str]:
-    """Every `aws <service> <operation> ...` a script printed for the operator to run."""
-    return re.findall(r"\baws [a-z0-9-]+ [a-z0-9-]+[^\n]*", text)
-
-
-def test_every_aws_command_it_prints_carries_the_region(fake_aws):
-    result = run_deploy("--prefix", "demo", "--region", "eu-west-1", "--alarm-email", "a@b.c")
-    assert result.returncode == 0, result.stderr
-    printed = printed_aws_commands(result.stdout + result.stderr)
-    assert printed  # the bot token hint at least
-    for command in printed:
-        assert "--region eu-west-1" in command, command
 
 
 def test_an_alarm_email_comes_with_the_reminder_to_confirm_it(fake_aws):
