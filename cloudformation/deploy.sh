@@ -46,6 +46,8 @@ options (each also read from the environment variable in brackets):
                            2023 AMI, and a polybot fleet also to the newest launch template
                            version and PolybotInstanceType; roll the fleet that is not serving
                            (see "Rolling a new AMI" in docs/deploying.md)
+  --status                 read-only: will the demo work? Stacks, webhook, fleets, workers,
+                           queues, the last pipeline run; exit 0 only when all is well
   --delete                 delete the pipeline, the stacks, the deploy bucket and the
                            connection deploy.sh created
   -h, --help               this text
@@ -67,6 +69,8 @@ source "$lib_dir/preflight.sh"
 source "$lib_dir/release.sh"
 # shellcheck source=cloudformation/teardown.sh
 source "$lib_dir/teardown.sh"
+# shellcheck source=cloudformation/status.sh
+source "$lib_dir/status.sh"
 
 certificate_arn=${CERTIFICATE_ARN:-}
 domain_name=${DOMAIN_NAME:-}
@@ -79,6 +83,7 @@ connection_arn=${CONNECTION_ARN:-}
 token_stdin=false
 roll=""
 delete=false
+status=false
 region_source=${AWS_REGION:+AWS_REGION}
 region_source=${region_source:-the default}
 
@@ -97,6 +102,7 @@ while (($#)); do
     --polybot-instance-type) polybot_instance_type=${2:?--polybot-instance-type needs a value}; shift 2 ;;
     --roll) roll=${2:?--roll needs a value}; shift 2 ;;
     --delete) delete=true; shift ;;
+    --status) status=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -107,6 +113,7 @@ done
 [[ -z $domain_name || -n $hosted_zone_id ]] || die "--domain-name needs --hosted-zone-id"
 [[ -z $roll || $roll =~ ^(blue|green|worker)$ ]] || die "--roll takes blue, green or worker"
 ! { $delete && [[ -n $roll ]]; } || die "--roll and --delete do not go together"
+! { $status && { $delete || [[ -n $roll ]]; }; } || die "--status goes alone: it only reads"
 [[ -z $polybot_instance_type || $polybot_instance_type =~ ^[a-z][a-z0-9-]*\.[a-z0-9]+$ ]] ||
   die "--polybot-instance-type takes an EC2 instance type, e.g. t3.micro"
 [[ -z $repository || $repository =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] ||
@@ -138,4 +145,10 @@ deploy() {
   report_release
 }
 
-if $delete; then teardown; else deploy; fi
+if $status; then
+  status_report
+elif $delete; then
+  teardown
+else
+  deploy
+fi

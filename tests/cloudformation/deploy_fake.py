@@ -15,6 +15,10 @@ resumed and repeated:
 - `faults`: one line of words per one-shot fault: the first call whose arguments hold every
   word of a line fails (exit 255), and the line is used up, so the next run resumes.
 - `regions`: the AWS_REGION each call ran with, one per line.
+- `forward`: services (first words) handed to the real AWS CLI ($REAL_AWS_CLI), for tests that
+  run against a moto server as far as it serves; the call is recorded first.
+- `pipeline-run`, `pipeline-stages`, `deployments-<group>`, `deployment-<id>`: what
+  CodePipeline and CodeDeploy answer (moto serves neither as deploy.sh --status asks).
 
 The polybot launch template's newest version is 2 plus the number of app-stack deploys made
 before, as when each update changed the template. The HTTPS listener exists once a deploy
@@ -32,6 +36,12 @@ SCRIPT = """with open(state / "regions", "a") as f:
 def read(name, default=""):
     path = state / name
     return path.read_text() if path.exists() else default
+if args and args[0] in read("forward").split():
+    real = os.environ["REAL_AWS_CLI"]
+    # awscli v1 sends SQS calls to its legacy endpoint whatever AWS_ENDPOINT_URL says (its
+    # update_endpoint_url handler); the option still wins.
+    extra = ["--endpoint-url", os.environ["AWS_ENDPOINT_URL"]] if args[0] == "sqs" else []
+    os.execv(real, [real] + args + extra)
 def done_before(*words):
     made = [json.loads(line) for line in read("calls.jsonl").splitlines()[:-1]]
     return sum(1 for c in made if all(w in c for w in words))
@@ -122,6 +132,17 @@ elif command == "codestar-connections get-connection":
     print(c[2])
 elif command == "codestar-connections list-tags-for-resource":
     print(next(c[3] for c in connections if c[1] == arg("--resource-arn")))
+elif command == "codepipeline list-pipeline-executions":
+    print(read("pipeline-run", "None"))
+elif command == "codepipeline get-pipeline-state":
+    print(read("pipeline-stages", "Source:Succeeded"))
+elif command == "deploy list-deployments":
+    print(read("deployments-" + arg("--deployment-group-name"), "None"))
+elif command == "deploy batch-get-deployments":
+    for i in args[args.index("--deployment-ids") + 1:]:
+        if i.startswith("--"):
+            break
+        print(read("deployment-" + i), end="")
 elif command == "codestar-connections delete-connection":
     connections = [c for c in connections if c[1] != arg("--connection-arn")]
     save_connections()
