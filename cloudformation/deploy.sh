@@ -37,7 +37,9 @@ options (each also read from the environment variable in brackets):
                            asked for on the terminal
   --certificate-arn ARN    ACM certificate for the HTTPS listener [CERTIFICATE_ARN]
   --domain-name NAME       webhook domain; issues an ACM certificate in-stack [DOMAIN_NAME]
-  --hosted-zone-id ID      Route 53 hosted zone of the domain [HOSTED_ZONE_ID]
+  --hosted-zone-id ID      Route 53 hosted zone of the domain [HOSTED_ZONE_ID]; without it
+                           (the zone is in another account) --certificate-arn is needed, and
+                           the script prints the record to create there
   --alarm-email ADDRESS    where alarms are mailed; confirm the subscription e-mail [ALARM_EMAIL]
   --polybot-instance-type TYPE
                            polybot's instance type: both fleets start on it, and the next
@@ -110,7 +112,9 @@ done
 
 [[ $prefix =~ ^[a-z][a-z0-9-]{1,19}$ ]] || die "--prefix must be 2-20 lowercase letters, digits or hyphens"
 [[ $region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || die "--region must be a region name, e.g. eu-west-1"
-[[ -z $domain_name || -n $hosted_zone_id ]] || die "--domain-name needs --hosted-zone-id"
+[[ -z $domain_name || -n $hosted_zone_id || -n $certificate_arn ]] ||
+  die "--domain-name needs --hosted-zone-id, or --certificate-arn when its zone is in another account"
+[[ -z $hosted_zone_id || -n $domain_name ]] || die "--hosted-zone-id goes with --domain-name"
 [[ -z $roll || $roll =~ ^(blue|green|worker)$ ]] || die "--roll takes blue, green or worker"
 ! { $delete && [[ -n $roll ]]; } || die "--roll and --delete do not go together"
 ! { $status && { $delete || [[ -n $roll ]]; }; } || die "--status goes alone: it only reads"

@@ -71,6 +71,10 @@ deploy_infrastructure() {
   deploy_stack "$observability_stack" observability.yaml "${observability_params[@]}"
 
   log "webhook URL: $(stack_output "$app_stack" WebhookUrl)"
+  if [[ -n $domain_name && -z $hosted_zone_id ]]; then
+    log "the zone of $domain_name is not in this account: create this record in it (docs/demo.md,"
+    log "\"A subdomain of a domain in another account\"): $domain_name CNAME $(stack_output "$app_stack" PublicLoadBalancerDnsName)"
+  fi
   if [[ -n $alarm_email ]]; then
     log "AWS has mailed $alarm_email a subscription confirmation: no alarm reaches that address until"
     log "you choose \"Confirm subscription\" in it"

@@ -359,3 +359,30 @@ def test_without_a_certificate_there_is_no_https_listener_yet(moto_server):
     assert elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"] == []
     assert "HttpsListenerArn" not in out["app"]
     assert out["app"]["PublicLoadBalancerDnsName"] == lb["DNSName"]
+
+
+def test_a_domain_whose_zone_is_elsewhere_gets_no_record_and_is_the_public_url(moto_server):
+    """--domain-name with --certificate-arn and no zone: the webhook is the domain, and the
+    record is made by hand in the account that holds the zone."""
+    stacks = MotoStacks(moto_server)
+    issued = stacks.client("acm").request_certificate(DomainName="bot.example.com")
+    stacks.deploy("network", "network.yaml")
+    stacks.deploy("data", "data.yaml")
+    params = stacks.app_parameters(certificate_arn=issued["CertificateArn"])
+    out = stacks.deploy("app", "app.yaml", DomainName="bot.example.com", **params)
+
+    assert out["WebhookUrl"] == "https://bot.example.com/telegram/webhook"
+    assert out["PublicUrl"] == "https://bot.example.com"
+    resources = stacks.cloudformation.list_stack_resources(StackName=stacks.stack_name("app"))
+    types = {r["ResourceType"] for r in resources["StackResourceSummaries"]}
+    assert "AWS::Route53::RecordSet" not in types
+    assert "AWS::CertificateManager::Certificate" not in types
+    ec2 = stacks.client("ec2")
+    [version] = ec2.describe_launch_template_versions(
+        LaunchTemplateName=f"{stacks.prefix}-polybot"
+    )["LaunchTemplateVersions"]
+    script = base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
+    assert "\nPUBLIC_URL=https://bot.example.com\n" in script
+    listener_arn = out["HttpsListenerArn"]
+    [listener] = stacks.client("elbv2").describe_listeners(ListenerArns=[listener_arn])["Listeners"]
+    assert listener["Certificates"] == [{"CertificateArn": issued["CertificateArn"]}]

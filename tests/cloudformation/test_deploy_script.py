@@ -238,6 +238,18 @@ def test_the_deploy_bucket_of_another_region_names_it_and_is_made_only_once(fake
     assert not [c for c in calls(fake_aws) if c[:2] == ["s3api", "create-bucket"]]
 
 
+def test_a_domain_whose_zone_is_elsewhere_needs_a_certificate_and_gets_the_record_to_make(
+    fake_aws,
+):
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/sub"
+    args = ("--prefix", "demo", "--domain-name", "bot.example.com", "--certificate-arn", cert)
+    result = run_deploy(*args)
+    assert result.returncode == 0, result.stderr
+    app = app_deploy(fake_aws)
+    assert {"DomainName=bot.example.com", "HostedZoneId=", f"CertificateArn={cert}"} <= set(app)
+    assert "bot.example.com CNAME value-of-PublicLoadBalancerDnsName" in result.stderr
+
+
 def test_an_alarm_email_comes_with_the_reminder_to_confirm_it(fake_aws):
     result = run_deploy("--prefix", "demo", "--alarm-email", "ops@example.com")
     assert result.returncode == 0, result.stderr

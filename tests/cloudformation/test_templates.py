@@ -163,8 +163,25 @@ def test_domain_mode_issues_a_dns_validated_certificate_and_an_alias():
         "Ref": "HostedZoneId"
     }
     [record] = resources_of_type(app, "AWS::Route53::RecordSet").values()
-    assert record["Condition"] == "HasDomain"
+    assert record["Condition"] == "CreatesAliasRecord"
+    assert app["Conditions"]["CreatesAliasRecord"] == {
+        "Fn::And": [{"Condition": "HasDomain"}, {"Condition": "HasHostedZone"}]
+    }
     assert "AliasTarget" in record["Properties"]
+
+
+def test_a_domain_needs_its_zone_here_or_a_certificate_for_it():
+    """A subdomain of a domain whose zone is in another account: the certificate is given,
+    and the stack makes no record (test_deploy_moto deploys that case)."""
+    [rule] = load("app.yaml")["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Or": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "HostedZoneId"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+        ]
+    }
 
 
 def test_launch_templates_require_imdsv2_and_encrypt_volumes():
