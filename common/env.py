@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+# What a service reports as its version when APP_VERSION is unset (a build without
+# --build-arg APP_VERSION, or a source tree without .git).
+UNKNOWN_VERSION = "unknown"
+
 
 class SettingsError(ValueError):
     """A missing or malformed setting: the service refuses to start."""
@@ -71,3 +75,9 @@ def env_choice(
     if value not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def env_version(env: Mapping[str, str] = os.environ) -> str:
+    """The commit the running code was built from: APP_VERSION, which both Dockerfiles set
+    from buildspecs/build.yml's --build-arg and local/up.py from `git rev-parse HEAD`."""
+    return env_str("APP_VERSION", UNKNOWN_VERSION, env)

@@ -31,8 +31,30 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def git_commit(root: Path = ROOT) -> str | None:
+    """HEAD's commit when root is a git checkout; None for a tree without .git (an unpacked
+    zip, like CodeBuild's source) or without git."""
+    if not (root / ".git").exists():
+        return None
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argv
+            ["git", "-C", str(root), "rev-parse", "HEAD"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
 def stack_environment(cfg: LocalConfig, base=os.environ) -> dict[str, str]:
     env = {k: v for k, v in base.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
+    # The services report the commit they run (/healthz, /version, their start-up event), as
+    # the images built by buildspecs/build.yml do; an APP_VERSION given by the caller wins.
+    if not env.get("APP_VERSION") and (commit := git_commit()):
+        env["APP_VERSION"] = commit
     bin_dir = str(Path(sys.executable).parent)
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common.env import SettingsError, env_int, env_opt, env_str
+from common.env import UNKNOWN_VERSION, SettingsError, env_int, env_opt, env_str, env_version
 
 WEBHOOK_PATH = "/telegram/webhook"
 # Telegram's own limit for getFile downloads; a bigger photo cannot be fetched at all.
@@ -29,6 +29,7 @@ class Settings:
     max_photo_bytes: int = TELEGRAM_DOWNLOAD_LIMIT
     # Updates are small JSON documents; anything bigger is refused before it is parsed.
     max_update_bytes: int = 1024 * 1024
+    version: str = UNKNOWN_VERSION  # the commit this code was built from
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -53,4 +54,5 @@ class Settings:
             max_photo_bytes=env_int(
                 "MAX_PHOTO_BYTES", cls.max_photo_bytes, env, lo=1, hi=TELEGRAM_DOWNLOAD_LIMIT
             ),
+            version=env_version(env),
         )

@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.env import env_choice, env_float, env_int, env_opt, env_str
+from common.env import (
+    UNKNOWN_VERSION,
+    env_choice,
+    env_float,
+    env_int,
+    env_opt,
+    env_str,
+    env_version,
+)
 from yolo5.weights import Source
 
 MIB = 1024 * 1024
@@ -45,6 +53,7 @@ class Settings:
     health_file: Path = Path(DEFAULT_HEALTH_FILE)
     max_image_bytes: int = 20 * MIB
     max_image_pixels: int = 40_000_000
+    version: str = UNKNOWN_VERSION  # the commit this code was built from
 
     @property
     def source(self) -> Source:
@@ -79,4 +88,5 @@ class Settings:
             health_file=Path(env_str("HEALTH_FILE", str(cls.health_file), env)),
             max_image_bytes=env_int("MAX_IMAGE_BYTES", cls.max_image_bytes, env, lo=1),
             max_image_pixels=env_int("MAX_IMAGE_PIXELS", cls.max_image_pixels, env, lo=1),
+            version=env_version(env),
         )

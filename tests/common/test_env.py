@@ -1,6 +1,14 @@
 import pytest
 
-from common.env import SettingsError, env_bool, env_float, env_int, env_opt, env_str
+from common.env import (
+    SettingsError,
+    env_bool,
+    env_float,
+    env_int,
+    env_opt,
+    env_str,
+    env_version,
+)
 
 
 def test_required_string_fails_fast_with_its_name():
@@ -28,3 +36,9 @@ def test_float_and_bool():
     assert env_bool("B", True, env={"B": "off"}) is False
     with pytest.raises(SettingsError):
         env_bool("B", True, env={"B": "maybe"})
+
+
+def test_the_version_is_app_version_or_unknown():
+    assert env_version({"APP_VERSION": " 1a2b3c4d "}) == "1a2b3c4d"
+    assert env_version({"APP_VERSION": ""}) == "unknown"
+    assert env_version({}) == "unknown"

@@ -217,6 +217,8 @@ def test_both_images_are_built_tagged_labelled_pushed_and_bundled(rig, tmp_path)
         assert (build.src / service / "Dockerfile").is_file()
         assert options(argv, "-t") == [f"{repo}:{SHA}"]
         assert f"org.opencontainers.image.revision={SHA}" in options(argv, "--label")
+        # The image's ENV APP_VERSION (tests/polybot/test_dockerfile.py): /healthz reports it.
+        assert f"APP_VERSION={SHA}" in options(argv, "--build-arg")
         assert argv[-1] == ".", "the build context is the source root (the images need common/)"
         built = build.calls.index(f"docker build {' '.join(argv)}")
         assert build.calls.index(login) < built < build.calls.index(f"docker push {repo}:{SHA}")
@@ -317,5 +319,6 @@ def test_the_newest_pushed_image_is_the_layer_cache(rig):
     assert second.returncode == 0, second.output
     for repo, argv in second.builds().items():
         assert f"docker pull --quiet {repo}:{SHA}" in second.calls
+        assert f"APP_VERSION={NEXT_SHA}" in options(argv, "--build-arg")
         assert options(argv, "--cache-from") == [f"{repo}:{SHA}"]
         assert options(argv, "-t") == [f"{repo}:{NEXT_SHA}"]

@@ -64,3 +64,40 @@ def test_the_checks_catch_what_they_should(tmp_path):
     assert not is_pinned("public.ecr.aws/docker/library/python:slim")
     assert not is_pinned("public.ecr.aws/docker/library/python")
     assert not "python:3.11.14-slim-bookworm".startswith(REGISTRY)
+
+
+def final_stage(dockerfile: Path) -> list[str]:
+    """The instructions after the last FROM (continuation lines joined)."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    instructions = [line for line in lines if line and not line.startswith("#")]
+    last_from = max(i for i, line in enumerate(instructions) if line.upper().startswith("FROM "))
+    return instructions[last_from + 1 :]
+
+
+def carries_app_version(dockerfile: Path) -> bool:
+    """The final stage declares `ARG APP_VERSION=unknown`, then `ENV APP_VERSION=${APP_VERSION}`:
+    the image runs with the commit buildspecs/build.yml passes, or "unknown"."""
+    stage = final_stage(dockerfile)
+    arg, env = "ARG APP_VERSION=unknown", "ENV APP_VERSION=${APP_VERSION}"
+    return arg in stage and env in stage and stage.index(arg) < stage.index(env)
+
+
+@pytest.mark.parametrize("service", ["polybot", "yolo5"])
+def test_the_image_carries_the_commit_it_was_built_from(service):
+    assert carries_app_version(ROOT / service / "Dockerfile")
+
+
+def test_the_version_check_wants_it_in_the_final_stage(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "FROM python:3.11 AS build\nARG APP_VERSION=unknown\nENV APP_VERSION=${APP_VERSION}\n"
+        'FROM python:3.11\nCMD ["true"]\n'
+    )
+    assert not carries_app_version(dockerfile)
+    dockerfile.write_text("FROM python:3.11\nENV APP_VERSION=${APP_VERSION}\nARG APP_VERSION\n")
+    assert not carries_app_version(dockerfile)
+    dockerfile.write_text(
+        "FROM python:3.11\nARG APP_VERSION=unknown\nENV APP_VERSION=${APP_VERSION}\n"
+    )
+    assert carries_app_version(dockerfile)

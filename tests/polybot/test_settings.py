@@ -19,6 +19,7 @@ def test_defaults():
     assert settings.max_photo_bytes == 20 * 1024 * 1024
     assert settings.webhook_max_connections == 40
     assert settings.log_group is None and settings.public_url is None
+    assert settings.version == "unknown"
 
 
 def test_overrides():
@@ -29,8 +30,10 @@ def test_overrides():
         "MAX_PHOTO_BYTES": "1000",
         "LOG_LEVEL": "debug",
         "LOG_GROUP": "g",
+        "APP_VERSION": "1a2b3c4" + "0" * 33,
     }
     settings = Settings.from_env(env)
+    assert settings.version == "1a2b3c4" + "0" * 33
     assert settings.telegram_api_url == "http://127.0.0.1:9"
     assert settings.public_url == "https://x.io"
     assert (settings.max_photo_bytes, settings.log_level, settings.log_group) == (

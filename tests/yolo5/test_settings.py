@@ -28,6 +28,7 @@ def test_defaults():
     assert settings.allow_download is True
     assert settings.health_file == Path("/tmp/yolo5.health")
     assert (settings.backend, settings.onnx_model, settings.threads) == ("onnx", None, 1)
+    assert settings.version == "unknown"
 
 
 def test_overrides():
@@ -43,8 +44,10 @@ def test_overrides():
             "YOLO_ONNX": "/models/x.onnx",
             "MAX_IMAGE_PIXELS": "1000",
             "IMAGES_BUCKET": "images",
+            "APP_VERSION": "f" * 40,
         }
     )
+    assert settings.version == "f" * 40
     assert settings.weights == Path("/models/x.pt")
     assert (settings.batch_size, settings.conf, settings.allow_download) == (10, 0.5, False)
     assert (settings.threads, settings.max_image_pixels) == (2, 1000)
