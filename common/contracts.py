@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from common.env import UNKNOWN_VERSION
+
 JOB_VERSION = 1
 
 # DynamoDB item status values; an item moves PENDING -> DONE | FAILED, never back.
@@ -134,8 +136,11 @@ class ItemAttr:
     COMPLETED_AT = "completed_at"
     LABELS = "labels"
     COUNTS = "counts"
-    MODEL = "model"
     INFERENCE_MS = "inference_ms"
+    # ... and which worker finished it (WorkerBuild), on DONE and FAILED alike:
+    MODEL = "model"
+    BACKEND = "backend"  # the inference backend: onnx or torch
+    VERSION = "version"  # the commit the worker was built from (APP_VERSION)
     PREDICTED_KEY = "predicted_key"
     FAILURE_REASON = "failure_reason"  # a FailureReason
     FAILURE_DETAIL = "failure_detail"  # Failure's measures, only those known
@@ -202,6 +207,32 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class WorkerBuild:
+    """Which worker finished an item: its model, inference backend and commit. The worker
+    writes it on every item it finishes; polybot's /version reports the last one it read."""
+
+    model: str
+    backend: str
+    version: str
+
+    def to_item(self) -> dict[str, str]:
+        return {
+            ItemAttr.MODEL: self.model,
+            ItemAttr.BACKEND: self.backend,
+            ItemAttr.VERSION: self.version,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping) -> WorkerBuild | None:
+        """None on an item no worker has stamped (unfinished, or finished by a worker from
+        before this field); a part one lacks reads as "unknown"."""
+        names = (ItemAttr.MODEL, ItemAttr.BACKEND, ItemAttr.VERSION)
+        if not any(item.get(name) for name in names):
+            return None
+        return cls(*(str(item.get(name) or UNKNOWN_VERSION) for name in names))
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The prediction item as polybot reads it back."""
 
@@ -216,6 +247,7 @@ class Prediction:
     legacy_error: str | None = None  # see ItemAttr.LEGACY_ERROR
     notified_at: str | None = None
     reply: bool = True  # see ItemAttr.REPLY
+    worker: WorkerBuild | None = None
 
     @classmethod
     def from_item(cls, item: Mapping) -> Prediction:
@@ -234,6 +266,7 @@ class Prediction:
             notified_at=item.get(ItemAttr.NOTIFIED_AT),
             # Only an explicit false turns the answer off: a missing or odd value still answers.
             reply=item.get(ItemAttr.REPLY) is not False,
+            worker=WorkerBuild.from_item(item),
         )
 
 

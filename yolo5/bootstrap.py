@@ -6,6 +6,7 @@ import logging
 
 import boto3
 
+from common.contracts import WorkerBuild
 from common.jsonlog import configure_logging, event
 from yolo5.backends import ObjectDetector
 from yolo5.notifier import ResultsNotifier
@@ -28,11 +29,13 @@ def build_worker(
     keeper = VisibilityKeeper(queue, visibility)
     processor = JobProcessor(
         s3=session.client("s3"),
-        store=PredictionStore(session.resource("dynamodb").Table(settings.predictions_table)),
+        store=PredictionStore(
+            session.resource("dynamodb").Table(settings.predictions_table),
+            WorkerBuild(settings.model_name, settings.backend, settings.version),
+        ),
         notifier=ResultsNotifier(settings.results_url),
         queue=queue,
         keeper=keeper,
-        model_name=settings.model_name,
         limits=Limits(settings.max_image_bytes, settings.max_image_pixels, max_receive),
         images_bucket=settings.images_bucket,
     )

@@ -84,7 +84,6 @@ class JobProcessor:
         notifier: ResultsNotifier,
         queue: JobsQueue,
         keeper: VisibilityKeeper,
-        model_name: str,
         limits: Limits,
         images_bucket: str | None = None,
     ) -> None:
@@ -93,7 +92,6 @@ class JobProcessor:
         self.notifier = notifier
         self.queue = queue
         self.keeper = keeper
-        self.model_name = model_name
         self.limits = limits
         self.images_bucket = images_bucket  # when set, the only bucket a job may name
 
@@ -139,7 +137,6 @@ class JobProcessor:
                     job,
                     detection.labels,
                     detection.counts,
-                    self.model_name,
                     detection.inference_ms,
                     key,
                 )

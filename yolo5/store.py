@@ -20,6 +20,7 @@ from common.contracts import (
     Failure,
     ItemAttr,
     Job,
+    WorkerBuild,
     item_key,
     utc_now_iso,
 )
@@ -31,8 +32,9 @@ _UNFINISHED = f"attribute_not_exists({ItemAttr.PREDICTION_ID}) OR #{ItemAttr.STA
 
 
 class PredictionStore:
-    def __init__(self, table) -> None:
+    def __init__(self, table, worker: WorkerBuild) -> None:
         self._table = table  # a boto3 DynamoDB Table resource, created once by the caller
+        self._worker = worker  # stamped on every item this store finishes, DONE or FAILED
 
     def status_of(self, prediction_id: str) -> str | None:
         item = self._table.get_item(
@@ -48,7 +50,6 @@ class PredictionStore:
         job: Job,
         labels: list[dict],
         counts: dict[str, int],
-        model: str,
         inference_ms: float,
         predicted_key: str,
     ) -> bool:
@@ -58,7 +59,6 @@ class PredictionStore:
             {
                 ItemAttr.LABELS: [_decimal_label(label) for label in labels],
                 ItemAttr.COUNTS: counts,
-                ItemAttr.MODEL: model,
                 ItemAttr.INFERENCE_MS: Decimal(str(round(inference_ms, 1))),
                 ItemAttr.PREDICTED_KEY: predicted_key,
             },
@@ -70,8 +70,14 @@ class PredictionStore:
         return self._finish(prediction_id, failure.to_item(), FAILED, job)
 
     def _finish(self, prediction_id: str, attrs: dict, status: str, job: Job | None) -> bool:
-        """SET `attrs`, the status and completed_at, only on an unfinished item."""
-        attrs = {**attrs, ItemAttr.STATUS: status, ItemAttr.COMPLETED_AT: utc_now_iso()}
+        """SET `attrs`, the status, completed_at and the worker's build, only on an unfinished
+        item."""
+        attrs = {
+            **attrs,
+            **self._worker.to_item(),
+            ItemAttr.STATUS: status,
+            ItemAttr.COMPLETED_AT: utc_now_iso(),
+        }
         # Only matters when polybot's PENDING item is missing: keep the item complete.
         kept = {} if job is None else _pending_attrs(job)
         # Every name goes through a #placeholder: some (status) are DynamoDB reserved words.

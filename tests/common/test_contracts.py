@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 
 from common import contracts
-from common.contracts import Failure, FailureReason, InvalidJob, ItemAttr, Job, Prediction
+from common.contracts import (
+    Failure,
+    FailureReason,
+    InvalidJob,
+    ItemAttr,
+    Job,
+    Prediction,
+    WorkerBuild,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 
@@ -109,6 +117,21 @@ def test_failed_fixture_reads_as_a_typed_failure():
     assert prediction.status == contracts.FAILED
     assert prediction.failure == Failure(FailureReason.TOO_LARGE, size_bytes=30 * 1024 * 1024)
     assert prediction.legacy_error is None
+
+
+@pytest.mark.parametrize("name", ["item_done.json", "item_failed.json", "item_done_no_reply.json"])
+def test_a_finished_item_names_the_worker_build_that_finished_it(name):
+    item = load_item_fixture(name)
+    worker = Prediction.from_item(item).worker
+    assert worker == WorkerBuild("yolov5n", "onnx", item["version"])
+    assert worker.to_item() == {k: item[k] for k in ("model", "backend", "version")}
+
+
+def test_an_item_no_worker_stamped_has_no_worker_build_and_a_missing_part_is_unknown():
+    assert Prediction.from_item(load_item_fixture("item_failed_legacy.json")).worker is None
+    item = {**load_item_fixture("item_done.json"), "backend": None}
+    del item["version"]
+    assert Prediction.from_item(item).worker == WorkerBuild("yolov5n", "unknown", "unknown")
 
 
 def test_an_item_from_before_failure_codes_keeps_its_text():

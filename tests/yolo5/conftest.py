@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.contracts import PENDING, Job, original_key, utc_now_iso
+from common.contracts import PENDING, Job, WorkerBuild, original_key, utc_now_iso
 from local import bootstrap
 from tests.support.images import real_weights, sample_image
 from tests.support.servers import serve_wsgi
@@ -27,6 +27,8 @@ from yolo5.visibility import VisibilityKeeper
 from yolo5.worker import Worker
 
 MAX_RECEIVE = 3
+# The build the tests' worker stamps on what it finishes (bootstrap takes it from settings).
+WORKER_BUILD = WorkerBuild("yolov5n", "onnx", "0123456789abcdef0123456789abcdef01234567")
 
 
 @dataclass
@@ -154,11 +156,10 @@ def make_processor(
     }
     return JobProcessor(
         s3=aws.s3,
-        store=PredictionStore(aws.table),
+        store=PredictionStore(aws.table, WORKER_BUILD),
         notifier=ResultsNotifier(results_url, attempts=3, base_delay=0.01, max_delay=0.02),
         queue=queue,
         keeper=VisibilityKeeper(queue, 30),
-        model_name="yolov5n",
         limits=Limits(**options),
         images_bucket=images_bucket or aws.bucket,
     )

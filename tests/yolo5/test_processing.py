@@ -24,11 +24,18 @@ from common.contracts import (
     Failure,
     FailureReason,
     Job,
+    Prediction,
     predicted_key,
 )
 from common.jsonlog import JsonFormatter
 from tests.support.images import sample_image
-from tests.yolo5.conftest import MAX_RECEIVE, make_processor, make_worker, running
+from tests.yolo5.conftest import (
+    MAX_RECEIVE,
+    WORKER_BUILD,
+    make_processor,
+    make_worker,
+    running,
+)
 from yolo5.processing import Outcome
 from yolo5.queue import JobsQueue, Message
 from yolo5.worker import Worker
@@ -69,6 +76,12 @@ def test_whole_path_marks_done_uploads_notifies_and_deletes(aws, worker, results
     assert Image.open(io.BytesIO(body)).format == "JPEG"
     assert results.calls == [job.prediction_id]
     assert aws.queue_depth() == 0
+    # Which worker did it, beside the model: polybot's /version reads it from here.
+    assert (item["model"], item["backend"], item["version"]) == (
+        WORKER_BUILD.model,
+        WORKER_BUILD.backend,
+        WORKER_BUILD.version,
+    )
 
 
 def test_done_item_has_the_keys_and_types_of_the_contract_fixture(aws, worker, bus_bytes):
@@ -173,6 +186,7 @@ def test_permanent_failure_marks_failed_notifies_and_deletes(
     item = aws.item(job.prediction_id)
     assert item["status"] == FAILED
     assert Failure.from_item(item) == Failure(reason)
+    assert Prediction.from_item(item).worker == WORKER_BUILD
     assert results.calls == [job.prediction_id]
     assert aws.queue_depth() == 0
     assert fake_detector.calls == 0
@@ -342,7 +356,7 @@ def test_conditional_write_never_overwrites_a_finished_item(aws, processor, bus_
     store = processor.store
     first, second = Failure(FailureReason.GONE), Failure(FailureReason.NOT_AN_IMAGE)
     assert store.mark_failed(job.prediction_id, first, job) is True
-    assert store.mark_done(job, [], {}, "yolov5n", 1.0, "k") is False
+    assert store.mark_done(job, [], {}, 1.0, "k") is False
     assert store.mark_failed(job.prediction_id, second, job) is False
     item = aws.item(job.prediction_id)
     assert (item["status"], Failure.from_item(item)) == (FAILED, first)
