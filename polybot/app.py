@@ -6,13 +6,17 @@ Nothing happens at import time. Each gunicorn worker builds its settings and cli
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from common.jsonlog import configure_logging
+from common.jsonlog import configure_logging, event
 from polybot import deps, health, results, webhook
 from polybot.clients import Clients, build_clients
 from polybot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
@@ -30,6 +34,10 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None)
     app.register_blueprint(results.bp)
     app.register_blueprint(health.bp)
     app.register_error_handler(HTTPException, _json_error)
+    # Once per gunicorn worker: which commit serves, in the first line a log search finds.
+    log.info(
+        "polybot %s started", settings.version, extra=event("app.started", version=settings.version)
+    )
     return app
 
 

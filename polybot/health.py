@@ -16,7 +16,9 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    return jsonify(status="ok")
+    # The commit this image was built from: the rehearsal's ValidateService compares it with
+    # the image it deployed.
+    return jsonify(status="ok", version=deps.settings().version)
 
 
 @bp.get("/readyz")

@@ -26,6 +26,7 @@ from common.contracts import (
     FailureReason,
     InvalidJob,
     Job,
+    WorkerBuild,
     is_prediction_id,
     predicted_key,
 )
@@ -94,6 +95,11 @@ class JobProcessor:
         self.keeper = keeper
         self.limits = limits
         self.images_bucket = images_bucket  # when set, the only bucket a job may name
+
+    @property
+    def build(self) -> WorkerBuild:
+        """The worker build the store stamps on every item it finishes."""
+        return self.store.worker
 
     def prepare(self, message: Message) -> Prepared:
         prepared = Prepared(message)

@@ -34,7 +34,7 @@ _UNFINISHED = f"attribute_not_exists({ItemAttr.PREDICTION_ID}) OR #{ItemAttr.STA
 class PredictionStore:
     def __init__(self, table, worker: WorkerBuild) -> None:
         self._table = table  # a boto3 DynamoDB Table resource, created once by the caller
-        self._worker = worker  # stamped on every item this store finishes, DONE or FAILED
+        self.worker = worker  # stamped on every item this store finishes, DONE or FAILED
 
     def status_of(self, prediction_id: str) -> str | None:
         item = self._table.get_item(
@@ -74,7 +74,7 @@ class PredictionStore:
         item."""
         attrs = {
             **attrs,
-            **self._worker.to_item(),
+            **self.worker.to_item(),
             ItemAttr.STATUS: status,
             ItemAttr.COMPLETED_AT: utc_now_iso(),
         }

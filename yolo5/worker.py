@@ -133,11 +133,21 @@ class Worker:
     def bootstrap(self) -> None:
         self.keeper.start()
         self.touch_health()
+        build = self.processor.build
         logger.info(
-            "worker ready: queue %s, batch %s",
+            "worker %s ready: %s (%s), queue %s, batch %s",
+            build.version,
+            build.model,
+            build.backend,
             self.queue.url,
             self.batch_size,
-            extra=event("worker.ready", batch_size=self.batch_size),
+            extra=event(
+                "worker.ready",
+                batch_size=self.batch_size,
+                version=build.version,
+                model=build.model,
+                backend=build.backend,
+            ),
         )
 
     def teardown(self) -> None:

@@ -46,3 +46,43 @@ def test_every_logged_event_is_documented_under_its_service_and_no_other():
     for service in logged:
         assert logged[service] - documented[service] == set(), f"{service}: not in docs/logs.md"
         assert documented[service] - logged[service] == set(), f"{service}: not logged"
+
+
+def logged_fields() -> dict[str, dict[str, set[str]]]:
+    """The keyword fields of each `event("name", field=...)` call, per service and event."""
+    found: dict[str, dict[str, set[str]]] = {"polybot": {}, "yolo5": {}}
+    for service, events in found.items():
+        for path in (ROOT / service).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                name = node.args[0]
+                if called == "event" and isinstance(name, ast.Constant):
+                    keywords = {k.arg for k in node.keywords if k.arg}
+                    events.setdefault(name.value, set()).update(keywords)
+    return found
+
+
+def documented_fields() -> dict[str, dict[str, set[str]]]:
+    """The top-level fields named in each event's `fields` column (`timings.load_ms` names
+    `timings`)."""
+    text = (ROOT / "docs" / "logs.md").read_text()
+    found = {}
+    for service in ("polybot", "yolo5"):
+        section = text.split(f"### {service}\n", 1)[1].split("\n### ", 1)[0]
+        rows = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|[^|]*\|([^|]*)\|", section, re.M)
+        found[service] = {name: set(re.findall(r"`([a-z_]+)[.`]", cell)) for name, cell in rows}
+    return found
+
+
+def test_every_field_an_event_is_logged_with_is_in_its_row():
+    logged, documented = logged_fields(), documented_fields()
+    # The start-up events name the running commit (issue 23).
+    assert "version" in logged["polybot"]["app.started"]
+    assert "version" in logged["yolo5"]["worker.ready"]
+    for service, events in logged.items():
+        for name, fields in events.items():
+            missing = fields - documented[service].get(name, set())
+            assert not missing, f"{service} {name}: {sorted(missing)} not in docs/logs.md"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 
 from common.jsonlog import JsonFormatter, register_secret
+from polybot.app import create_app
 from tests.polybot.conftest import CHAT_ID, photo_update, post_update
 from tests.polybot.fakes import TOKEN, api_error, connection_error
 
@@ -60,3 +62,10 @@ def test_errors_are_json(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert response.get_json() == {"error": "Not Found"}
+
+
+def test_the_start_up_event_names_the_commit(settings, clients, json_lines):
+    create_app(replace(settings, version="9" * 40), clients)
+
+    started = [line for line in json_lines() if line.get("event") == "app.started"]
+    assert [line["version"] for line in started] == ["9" * 40]
