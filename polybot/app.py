@@ -12,7 +12,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from common.jsonlog import configure_logging, event
-from polybot import deps, health, results, webhook
+from polybot import deps, health, results, versions, webhook
 from polybot.clients import Clients, build_clients
 from polybot.settings import Settings
 
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None)
         clients = build_clients(settings)
     configure_logging("polybot", settings.log_level, settings.log_group, clients.logs)
     deps.init_app(app, settings, clients)
+    versions.init_app(app)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(results.bp)
     app.register_blueprint(health.bp)

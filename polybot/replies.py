@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from common.contracts import Failure, FailureReason, most_frequent_first
+from common.contracts import Failure, FailureReason, WorkerBuild, most_frequent_first
 
 HELP = (
     "Hi! Send me a photo and I will tell you which objects I see in it, "
     "and send it back with the objects marked.\n"
-    "Send it as a photo, or as a file if it is an image (JPEG, PNG, ...)."
+    "Send it as a photo, or as a file if it is an image (JPEG, PNG, ...).\n"
+    "/version shows which release of the bot and of its detector is running."
 )
 RECEIVED = "Got it — detecting objects…"
 NOT_AN_IMAGE = "That file is not an image. Please send a photo (or an image file)."
@@ -32,6 +34,22 @@ def _fit(text: str, limit: int) -> str:
     if "\n" in head:
         return head.rsplit("\n", 1)[0] + "\n…"
     return text[: limit - 1] + "…"
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def short_commit(version: str) -> str:
+    """A commit's first 7 hex digits, as git shows it; anything else (unknown) as it is."""
+    return version[:7] if _COMMIT.match(version) else version
+
+
+def version(polybot_version: str, worker: WorkerBuild | None) -> str:
+    """The answer to /version, e.g. `polybot 1a2b3c4 · worker 1a2b3c4 · yolov5n (onnx)`."""
+    mine = f"polybot {short_commit(polybot_version)}"
+    if worker is None:
+        return f"{mine} · worker: not seen yet"
+    return f"{mine} · worker {short_commit(worker.version)} · {worker.model} ({worker.backend})"
 
 
 def too_big(limit_bytes: int) -> str:

@@ -24,7 +24,7 @@ from flask import Blueprint, jsonify, request
 
 from common.contracts import DONE, FAILED, Prediction, is_prediction_id, predicted_key
 from common.jsonlog import event, log_context
-from polybot import deps, predictions, replies
+from polybot import deps, predictions, replies, versions
 from polybot.telegram import (
     TelegramBlocked,
     TelegramClient,
@@ -85,6 +85,8 @@ def _answer_once(prediction: Prediction):
     except AWS_ERRORS as exc:
         log.warning("claiming the notification failed", extra=_failed("answer.claim_failed", exc))
         return jsonify(error="temporarily unavailable"), 503
+    # This process answers the item: its worker build is what /version reports next.
+    versions.last_worker().saw(prediction.worker)
     if not prediction.reply:
         log.info("no reply asked: nothing sent", extra=event("answer.no_reply"))
         return jsonify(status=Answer.NO_REPLY), 200

@@ -16,7 +16,7 @@ from enum import StrEnum
 from flask import Blueprint, abort, jsonify, request
 
 from common.jsonlog import event, log_context
-from polybot import deps, intake, replies
+from polybot import deps, intake, replies, versions
 from polybot.intake import PhotoOutcome, PhotoRef, TryAgain
 from polybot.settings import WEBHOOK_PATH
 
@@ -46,6 +46,7 @@ class Routed(StrEnum):
     IGNORED = "ignored"
     NOT_AN_IMAGE = "not an image"
     HELP = "help"
+    VERSION = "version"
     UNSUPPORTED = "unsupported"
 
 
@@ -139,10 +140,22 @@ def _route_message(
         intake.tell(clients, chat_id, replies.NOT_AN_IMAGE, message_id)
         return Routed.NOT_AN_IMAGE
     if isinstance(message.get("text"), str):
+        if _command(message["text"]) == "/version":
+            text = replies.version(settings.version, versions.last_worker().build)
+            intake.tell(clients, chat_id, text, message_id)
+            return Routed.VERSION
         intake.tell(clients, chat_id, replies.HELP, message_id)
         return Routed.HELP
     intake.tell(clients, chat_id, replies.UNSUPPORTED, message_id)
     return Routed.UNSUPPORTED
+
+
+def _command(text: str) -> str | None:
+    """The bot command a text starts with, without the @botname groups add: "/version"."""
+    words = text.split(maxsplit=1)
+    if not words or not words[0].startswith("/"):
+        return None
+    return words[0].split("@", 1)[0].lower()
 
 
 def _largest_photo(sizes: object) -> dict | None:

@@ -24,6 +24,7 @@ from tests.support.images import sample_image
 from tests.support.servers import serve_wsgi
 
 pytestmark = pytest.mark.slow
+POLYBOT_SHA = "c0ffee0" + "1" * 33
 
 
 @pytest.fixture
@@ -60,6 +61,7 @@ def stack(aws):
                 "PREDICTIONS_TABLE": names["table"],
                 "TELEGRAM_TOKEN_SECRET_ID": names["secret"],
                 "TELEGRAM_API_URL": emulator.base_url,
+                "APP_VERSION": POLYBOT_SHA,
             }
         )
         app = create_app(settings)
@@ -127,6 +129,33 @@ def test_text_over_http_gets_the_help(stack):
     assert emulator.send_text(chat_id, "/start")["webhook_status"] == 200
     [help_reply] = emulator.wait_for_messages(chat_id, 1)
     assert help_reply["text"] == replies.HELP
+
+
+def test_version_over_http_before_and_after_an_answered_item(stack):
+    session, names, emulator, polybot_url = stack
+    chat_id = 7004
+    emulator.send_text(chat_id, "/version")
+    [before] = emulator.wait_for_messages(chat_id, 1)
+    assert before["text"] == "polybot c0ffee0 · worker: not seen yet"
+
+    pid = str(uuid.uuid4())
+    session.resource("dynamodb").Table(names["table"]).put_item(
+        Item={
+            "prediction_id": pid,
+            "chat_id": chat_id,
+            "status": "FAILED",
+            "failure_reason": "GONE",
+            "model": "yolov5s",
+            "backend": "torch",
+            "version": "abcdef0" + "2" * 33,
+        }
+    )
+    answer = requests.post(f"{polybot_url}/results", params={"predictionId": pid}, timeout=30)
+    assert answer.status_code == 200
+    emulator.send_text(chat_id, "/version")
+
+    after = emulator.wait_for_messages(chat_id, 3)[-1]
+    assert after["text"] == "polybot c0ffee0 · worker abcdef0 · yolov5s (torch)"
 
 
 def test_429_on_send_photo_is_retried_after_retry_after(stack):
