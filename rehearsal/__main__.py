@@ -132,11 +132,12 @@ def rehearse(args, report: Report, work: Path) -> None:
                 runs = stages.deploy(service, rev1, None, log, hook_env, 1)
                 notes.append(f"{service} " + ", ".join(f"{r.event} {r.seconds:.0f}s" for r in runs))
                 if service == "polybot":
-                    stages.check_polybot(log)
+                    stages.check_polybot(log, rev1.sha)
                     stages.run_webhook_command(hook_env, log)
             stages.send_photo(emu)
             stages.wait_for_answers(emu, 1, 120)
             notes.append("a photo sent through the emulator was answered")
+            notes.append(stages.check_version(emu, rev1.sha, log))
 
         with report.stage("drain", "yolo5 ApplicationStop with jobs in hand") as (log, notes):
             stop = next(
@@ -164,14 +165,15 @@ def rehearse(args, report: Report, work: Path) -> None:
                 image = stages.inspect(service, "{{.ImageName}}")
                 if not image.endswith(rev2.sha):
                     raise StageFailed(f"{service} runs {image}, not revision 2")
-            stages.check_polybot(log)
+            stages.check_polybot(log, rev2.sha)
             stages.wait_for_answers(emu, 1 + drained, 180)
             notes.append(f"both services run {rev2.sha[:12]}; the {queued} queued jobs answered")
+            notes.append(stages.check_version(emu, rev2.sha, log))
             bundle = rev2.bundle("polybot")
             latest = f"IMAGE_URI={aws.repository_uris['polybot']}:latest\n"
             stages.expect_refusal(bundle, latest, hook_env, "floating tag latest", log)
             stages.expect_refusal(bundle, None, hook_env, "image env file", log)
-            stages.check_polybot(log)
+            stages.check_polybot(log, rev2.sha)
             notes.append(":latest and a missing image.env refused, polybot kept serving")
 
         with report.stage("restarts", "a killed container, then a reboot") as (log, notes):
@@ -182,7 +184,7 @@ def rehearse(args, report: Report, work: Path) -> None:
             stages.reboot(list(awsmod.REPOSITORIES), log)
             for service in awsmod.REPOSITORIES:
                 stages.wait_healthy(service, 240)
-            stages.check_polybot(log)
+            stages.check_polybot(log, rev2.sha)
             stages.send_photo(emu)
             stages.wait_for_answers(emu, 2 + drained, 180)
             notes.append("after the reboot both served and a photo was answered")

@@ -19,9 +19,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.contracts import WorkerBuild
 from delivery.webhook import COMMAND as WEBHOOK_COMMAND
 from local.config import ROOT
 from local.samples import sample_image
+from polybot import replies
 from rehearsal import aws as awsmod
 from rehearsal import instance, machine
 from rehearsal.aws import Aws, Emulator, wait_until
@@ -30,6 +32,7 @@ BIN = Path(__file__).resolve().parent / "bin"
 BASE_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"
 POLYBOT_PORT = 8443  # appspecs/polybot/hooks/settings.sh publishes it on the host
 CHAT_ID = 4242
+VERSION_CHAT_ID = 4243  # /version's chat: its replies stay out of the photos' answers
 
 
 class StageFailed(RuntimeError):
@@ -252,25 +255,82 @@ def inspect(name: str, fmt: str) -> str:
     return podman("inspect", "--type", "container", "--format", fmt, name).stdout.strip()
 
 
-def http_get(url: str, timeout: float = 5) -> int:
+def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status
+            return response.status, response.read()
     except OSError:
-        return 0
+        return 0, b""
 
 
-def check_polybot(log: Path) -> None:
+def healthz_version(body: bytes) -> str | None:
+    """The `version` of a /healthz answer, {"status": "ok", "version": "<commit>"}."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    return answer.get("version") if isinstance(answer, dict) else None
+
+
+def check_polybot(log: Path, sha: str) -> None:
     uid = podman("exec", "polybot", "id", "-u").stdout.strip()
     if uid in ("", "0"):
         raise StageFailed(f"polybot runs as uid {uid or '?'}, not a non-root user")
     health = podman("healthcheck", "run", "polybot")
     if health.returncode != 0:
         raise StageFailed(f"polybot's HEALTHCHECK failed: {health.stdout}{health.stderr}")
-    if http_get(f"http://127.0.0.1:{POLYBOT_PORT}/healthz") != 200:
+    status, body = http_get(f"http://127.0.0.1:{POLYBOT_PORT}/healthz")
+    if status != 200:
         raise StageFailed("polybot's /healthz does not answer through the published port")
+    # The hooks' ValidateService checks it too; here it is checked against the built commit.
+    if (version := healthz_version(body)) != sha:
+        raise StageFailed(f"polybot's /healthz reports version {version!r}, not {sha}")
     with open(log, "a") as out:
-        out.write(f"\npolybot runs as uid {uid}; HEALTHCHECK passed; /healthz answers\n")
+        out.write(f"\npolybot runs as uid {uid}; HEALTHCHECK passed; /healthz: version {sha}\n")
+
+
+def ask_version(emu: Emulator, chat: int = VERSION_CHAT_ID) -> str:
+    """/version sent through the emulator; the bot's reply (it answers within the webhook)."""
+    request = urllib.request.Request(
+        f"{emu.url}/emulator/chats/{chat}/text",
+        data=json.dumps({"text": "/version"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+    with urllib.request.urlopen(f"{emu.url}/emulator/chats/{chat}/messages", timeout=10) as r:
+        sent = [m for m in json.loads(r.read()) if m["method"] == "sendMessage"]
+    return sent[-1]["text"] if sent else ""
+
+
+def expect_version_reply(ask, sha: str, worker: WorkerBuild, log: Path, attempts=20) -> str:
+    """/version names `sha` for polybot and `worker` for the worker. polybot keeps the
+    worker's side per process, from the items that process answered: a gunicorn worker that
+    answered none says "not seen yet", and is asked again (another may take the next call)."""
+    seen, not_seen = replies.version(sha, worker), replies.version(sha, None)
+    text = ""
+    for _ in range(attempts):
+        text = ask()
+        if text == seen:
+            with open(log, "a") as out:
+                out.write(f"\n/version: {text}\n")
+            return text
+        if text != not_seen:
+            break
+    raise StageFailed(f"/version answered {text!r}, not {seen!r}")
+
+
+def check_version(emu: Emulator, sha: str, log: Path) -> str:
+    """/version in Telegram names the commit both services were built from, and the worker's
+    model and backend as its image sets them."""
+    env = dict(
+        line.split("=", 1)
+        for line in inspect("yolo5", "{{range .Config.Env}}{{println .}}{{end}}").splitlines()
+        if "=" in line
+    )
+    worker = WorkerBuild(env.get("YOLO_MODEL", "?"), env.get("YOLO_BACKEND", "?"), sha)
+    return expect_version_reply(lambda: ask_version(emu), sha, worker, log)
 
 
 def run_webhook_command(env, log: Path) -> None:

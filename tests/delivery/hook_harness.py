@@ -45,7 +45,9 @@ case "$name $*" in
   "docker rm"*) rm -f "$state/${!#}" ;;
   "curl "*api/token*) echo imds-token ;;
   "curl "*placement/region*) echo us-east-1 ;;
-  "curl "*/healthz*) [[ "${FAKE_HEALTHZ:-ok}" == ok ]] || exit 22; echo ok ;;
+  "curl "*/healthz*)
+    [[ "${FAKE_HEALTHZ:-ok}" == ok ]] || exit 22
+    printf '{"status":"ok","version":"%s"}\n' "${FAKE_VERSION:-unknown}" ;;
 esac
 exit 0
 """
@@ -128,6 +130,9 @@ def make_harness(tmp: Path, service: str, image: str) -> Harness:
         "DEPLOYMENT_GROUP_NAME": f"pipeline-{service}-group",
         "VALIDATE_ATTEMPTS": "3",
         "VALIDATE_DELAY": "0",
+        # What the stand-in's /healthz reports: the commit the image's tag names, as the
+        # image built by buildspecs/build.yml does.
+        "FAKE_VERSION": image.rsplit(":", 1)[1],
     }
     spec = yaml.safe_load((bundle / "appspec.yml").read_text())
     return Harness(tmp, bundle, env, spec["hooks"])

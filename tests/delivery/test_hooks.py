@@ -98,6 +98,20 @@ def test_polybot_failing_health_check_fails_validate_service(polybot):
     assert "d-TEST12345" in result.stderr  # the log names the deployment
 
 
+def test_polybot_validate_service_checks_the_version_is_the_deployed_commit(polybot):
+    polybot.deploy(BLUE_GREEN[:4])
+
+    good = polybot.run("ValidateService")
+    other = polybot.run("ValidateService", FAKE_VERSION="c" * 40)
+    unknown = polybot.run("ValidateService", FAKE_VERSION="unknown")
+
+    assert good.returncode == 0, good.stderr
+    assert f"runs {'a' * 40}" in good.stderr
+    assert other.returncode != 0
+    assert f"runs version '{'c' * 40}', not {'a' * 40}" in other.stderr
+    assert unknown.returncode != 0 and "version 'unknown'" in unknown.stderr
+
+
 def test_yolo5_in_place_deployment_and_rerun(yolo5):
     codes = yolo5.deploy(IN_PLACE)
     assert set(codes.values()) == {0}, codes

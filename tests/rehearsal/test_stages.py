@@ -48,3 +48,55 @@ def test_a_failing_command_fails_the_stage_with_its_output_in_the_log(tmp_path):
     with pytest.raises(stages.StageFailed, match="exited 3"):
         stages.sh(["bash", "-c", "echo about to fail; exit 3"], log)
     assert "about to fail" in log.read_text()
+
+
+SHA = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
+WORKER = stages.WorkerBuild("yolov5n", "onnx", SHA)
+
+
+def test_the_healthz_version_is_read_from_its_json():
+    assert stages.healthz_version(b'{"status":"ok","version":"%s"}' % SHA.encode()) == SHA
+    assert stages.healthz_version(b'{"status":"ok"}') is None
+    assert stages.healthz_version(b"ok") is None
+    assert stages.healthz_version(b"[1]") is None
+
+
+def replies_from(*texts):
+    pending = list(texts)
+    return lambda: pending.pop(0)
+
+
+def test_version_is_asked_again_until_a_process_that_saw_the_worker_answers(tmp_path):
+    ask = replies_from(
+        "polybot 1a2b3c4 · worker: not seen yet",
+        "polybot 1a2b3c4 · worker 1a2b3c4 · yolov5n (onnx)",
+    )
+    text = stages.expect_version_reply(ask, SHA, WORKER, tmp_path / "log")
+    assert text == "polybot 1a2b3c4 · worker 1a2b3c4 · yolov5n (onnx)"
+    assert text in (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "polybot 0000000 · worker 1a2b3c4 · yolov5n (onnx)",  # an older polybot still answers
+        "polybot 1a2b3c4 · worker 0000000 · yolov5n (onnx)",  # an older worker finished it
+        "polybot 1a2b3c4 · worker 1a2b3c4 · yolov5n (torch)",
+        "Hi! Send me a photo",
+    ],
+)
+def test_a_version_reply_naming_another_release_fails_the_stage(tmp_path, reply):
+    with pytest.raises(stages.StageFailed, match="/version answered"):
+        stages.expect_version_reply(replies_from(reply), SHA, WORKER, tmp_path / "log")
+
+
+def test_a_worker_never_seen_fails_the_stage_after_its_attempts(tmp_path):
+    calls = []
+
+    def ask():
+        calls.append(1)
+        return "polybot 1a2b3c4 · worker: not seen yet"
+
+    with pytest.raises(stages.StageFailed, match="not seen yet"):
+        stages.expect_version_reply(ask, SHA, WORKER, tmp_path / "log", attempts=3)
+    assert len(calls) == 3
