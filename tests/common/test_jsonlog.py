@@ -45,6 +45,9 @@ def captured():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a broken CloudWatch client's failed last flush
             handler.close()
+    # configure_logging replaces the JSON handler an earlier configuration (another module's
+    # app) left on the root logger: that one goes back, in its place.
+    root.handlers[:] = handlers
     for log, level in levels.items():
         log.setLevel(level)
 
