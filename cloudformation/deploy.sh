@@ -73,6 +73,8 @@ source "$lib_dir/release.sh"
 source "$lib_dir/teardown.sh"
 # shellcheck source=cloudformation/status.sh
 source "$lib_dir/status.sh"
+# shellcheck source=cloudformation/fleets.sh
+source "$lib_dir/fleets.sh"
 
 certificate_arn=${CERTIFICATE_ARN:-}
 domain_name=${DOMAIN_NAME:-}
