@@ -17,25 +17,30 @@ revision_commit() { # revision_commit BUCKET KEY
   printf '%s\n' "${env##*:}" | cut -c1-7
 }
 
-# last_commit APPLICATION GROUP [DESCRIPTION]: the commit of the newest successful deployment
-# to GROUP (whose description starts with DESCRIPTION), "nothing yet" when there is none.
-last_commit() {
-  local ids rows row description bucket key
+# release_commits APPLICATION GROUP DESCRIPTION...: one line per DESCRIPTION, the commit of
+# the newest successful deployment to GROUP whose description starts with it ("nothing yet"
+# when there is none). The group's deployments are listed once for all of them.
+release_commits() {
+  local ids rows=() row description bucket key wanted commit
   ids=$(aws deploy list-deployments --application-name "$1" --deployment-group-name "$2" \
     --include-only-statuses Succeeded --query 'deployments[:20]' --output text 2>/dev/null) || ids=""
+  shift 2
   if [[ -n $ids && $ids != None ]]; then
     # shellcheck disable=SC2086 # the ids are words
     mapfile -t rows < <(aws deploy batch-get-deployments --deployment-ids $ids --output text --query \
       'deploymentsInfo[].[createTime, description || `-`, revision.s3Location.bucket, revision.s3Location.key]' \
       2>/dev/null | sort -r)
+  fi
+  for wanted in "$@"; do
+    commit="nothing yet"
     for row in "${rows[@]}"; do
       IFS=$'\t' read -r _ description bucket key <<<"$row"
-      [[ $description == "${3:-}"* ]] || continue
-      revision_commit "$bucket" "$key"
-      return 0
+      [[ $description == "$wanted"* ]] || continue
+      commit=$(revision_commit "$bucket" "$key")
+      break
     done
-  fi
-  echo "nothing yet"
+    printf '%s\n' "$commit"
+  done
 }
 
 status_fleets() {
@@ -57,14 +62,17 @@ status_fleets() {
   for fleet in "${!healthy_in[@]}"; do serving+="${serving:+, }$fleet (${healthy_in[$fleet]} healthy)"; done
   if ((healthy > 0)); then ok "serving fleet: $serving"; else bad "serving fleet: none (no healthy target in $prefix-public)"; fi
 
-  local polybot_group yolo5_app yolo5_group commits=""
+  local polybot_group yolo5_app yolo5_group commits="" i
   polybot_group=$(out "$pipeline_stack" PolybotDeploymentGroup)
   yolo5_app=$(out "$pipeline_stack" Yolo5ApplicationName)
   yolo5_group=$(out "$pipeline_stack" Yolo5DeploymentGroup)
   [[ -n $polybot_group && -n $yolo5_group ]] || { info "releases: no pipeline stack yet"; return 0; }
   make_workdir
-  for fleet in blue green; do
-    commits+="$fleet runs $(last_commit "${polybot_group%%/*}" "${polybot_group#*/}" "polybot to $fleet"), "
+  local fleets=(blue green) polybot_commits
+  mapfile -t polybot_commits < <(release_commits "${polybot_group%%/*}" "${polybot_group#*/}" \
+    "${fleets[@]/#/polybot to }")
+  for i in "${!fleets[@]}"; do
+    commits+="${fleets[i]} runs ${polybot_commits[i]}, "
   done
-  info "releases: ${commits}workers run $(last_commit "$yolo5_app" "$yolo5_group")"
+  info "releases: ${commits}workers run $(release_commits "$yolo5_app" "$yolo5_group" "")"
 }

@@ -116,8 +116,7 @@ prepare_stack() {
       # A failed first create: nothing in it to keep, and it can only be deleted
       # ("Troubleshooting CloudFormation": a stack in ROLLBACK_COMPLETE cannot be updated).
       log "$name: its creation failed and was rolled back (ROLLBACK_COMPLETE); deleting it to create it again"
-      aws cloudformation delete-stack --stack-name "$name"
-      aws cloudformation wait stack-delete-complete --stack-name "$name"
+      delete_stack "$name"
       ;;
     *_FAILED) die "$name is $status: see its events, fix the cause, then run this again: $(console_link "$name")" ;;
     *_IN_PROGRESS) die "$name is $status: run this again when it has finished: $(console_link "$name")" ;;

@@ -17,14 +17,19 @@ make_workdir() {
   trap 'rm -rf "$workdir"' EXIT
 }
 
-# json_field KEY: KEY's value in the JSON object on stdin, "" when absent.
-json_field() {
+# json_path PATH: the value at a dotted PATH of the JSON document on stdin, "" when absent.
+json_path() {
   if command -v python3 >/dev/null; then
-    python3 -c 'import json, sys; print(json.load(sys.stdin).get(sys.argv[1]) or "")' "$1"
+    python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    v = v.get(key) if isinstance(v, dict) else None
+print("" if v is None else str(v).lower() if isinstance(v, bool) else v)' "$1"
   else
-    jq -r --arg key "$1" '.[$key] // ""'
+    jq -r --arg path "$1" 'getpath($path | split(".")) | if . == null then "" else tostring end'
   fi
 }
+
 
 # with_token FILE: FILE's JSON object with TELEGRAM_TOKEN set to the line on stdin.
 with_token() {
@@ -50,7 +55,7 @@ read_secret() {
 token_stored() {
   make_workdir
   read_secret "$workdir/secret.json" || return 1
-  [[ $(json_field TELEGRAM_TOKEN <"$workdir/secret.json") =~ $BOT_TOKEN_PATTERN ]]
+  [[ $(json_path TELEGRAM_TOKEN <"$workdir/secret.json") =~ $BOT_TOKEN_PATTERN ]]
 }
 
 # collect_token: the token to store, from stdin (--token-stdin) or, when none is stored yet,

@@ -13,19 +13,6 @@ bad() {
   status_failed=true
 }
 
-# json_path PATH: the value at a dotted PATH of the JSON document on stdin, "" when absent.
-json_path() {
-  if command -v python3 >/dev/null; then
-    python3 -c 'import json, sys
-v = json.load(sys.stdin)
-for key in sys.argv[1].split("."):
-    v = v.get(key) if isinstance(v, dict) else None
-print("" if v is None else str(v).lower() if isinstance(v, bool) else v)' "$1"
-  else
-    jq -r --arg path "$1" 'getpath($path | split(".")) | if . == null then "" else tostring end'
-  fi
-}
-
 # out STACK KEY: an output, "" when the stack or the output is missing.
 out() {
   local value
@@ -56,7 +43,7 @@ status_webhook() {
     return 0
   fi
   local token api=${TELEGRAM_API_URL:-https://api.telegram.org} info="$workdir/webhook.json"
-  token=$(json_field TELEGRAM_TOKEN <"$workdir/secret.json")
+  token=$(json_path TELEGRAM_TOKEN <"$workdir/secret.json")
   rm -f "$workdir/secret.json"
   if ! [[ $token =~ $BOT_TOKEN_PATTERN ]]; then
     bad "webhook: no bot token stored (deploy.sh --repository ... --token-stdin)"
