@@ -277,15 +277,7 @@ def test_it_runs_as_in_cloudshell_without_torch_yolov5_or_anything_else(data_sta
     }
     photo = str(sample_image("bus.jpg"))
     argv = aws_args(prefix, "--count", "3", "--photo", photo)
-    result = subprocess.run(
-        [sys.executable, "-c", CLOUDSHELL, *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_as_in_cloudshell(argv, env, timeout=120)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "offered 3  done 3  failed 0" in result.stdout
@@ -294,17 +286,26 @@ def test_it_runs_as_in_cloudshell_without_torch_yolov5_or_anything_else(data_sta
         assert f"'{name}'" not in loaded, name
 
 
+def run_as_in_cloudshell(
+    argv: list[str], env: dict[str, str] | None, timeout: float, script: str = CLOUDSHELL
+) -> subprocess.CompletedProcess[str]:
+    """`script` (the load test's main, by default) in a child Python that can import only
+    what CloudShell has, with `argv`."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_the_blocker_refuses_what_cloudshell_lacks():
     """The CloudShell child is not a pass-through: importing requests there fails."""
     script = CLOUDSHELL.replace("from bench.loadtest import main", "import requests")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_as_in_cloudshell([], None, timeout=60, script=script)
     assert result.returncode != 0
     assert "requests is not installed in CloudShell" in result.stderr
 

@@ -5,8 +5,6 @@ stack's, in a child Python that can import only what AWS CloudShell has."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from boto3.dynamodb.conditions import Attr
@@ -14,7 +12,7 @@ from boto3.dynamodb.conditions import Attr
 from common.contracts import DONE, NO_REPLY_CHAT_ID
 from local.config import ROOT
 from local.harness import local_stack
-from tests.bench.test_loadtest import CLOUDSHELL
+from tests.bench.test_loadtest import run_as_in_cloudshell
 from tests.support.images import real_weights, sample_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -37,15 +35,7 @@ def test_no_reply_jobs_all_end_done_and_chat_0_gets_nothing(tmp_path):
             *("--count", str(JOBS), "--rate", "3", "--interval", "1", "--timeout", "300"),
             *("--photo", str(sample_image("bus.jpg"))),
         ]
-        run = subprocess.run(
-            [sys.executable, "-c", CLOUDSHELL, *argv],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        run = run_as_in_cloudshell(argv, env, timeout=600)
         items = stack.table().scan(FilterExpression=Attr("chat_id").eq(NO_REPLY_CHAT_ID))["Items"]
         chat_0 = stack.messages(NO_REPLY_CHAT_ID)
         log = stack.log()
