@@ -1,9 +1,12 @@
 """`make bench` → `python -m bench`: measure the seven figures and write docs/benchmarks.md.
 
     python -m bench [--quick] [--only 1,2,5] [--reps 3] [--seconds 60] [--note "..."]
+                    [--compare REV]
 
 Order: the worker figures on their own rigs (1, 2, 5), then polybot alone (3), then the whole
-stack with one worker (4, 7); memory (6) is sampled along the way. --quick shortens every
+stack with one worker (4, 7); memory (6) is sampled along the way; last the worker under
+AWS-like latency, its AWS calls per photo and its profile (8), beside the worker of commit REV
+when --compare is given. --quick shortens every
 duration for development; the full run stays under 15 minutes on a quiet 2-core machine.
 """
 
@@ -13,9 +16,12 @@ import argparse
 import logging
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -23,6 +29,7 @@ import psutil
 from local.config import ROOT
 from local.harness import READY_TIMEOUT, local_stack
 from local.samples import sample_image
+from local.up import git_commit
 from yolo5.weights import Source, WeightsError
 
 MB = 1e6 / 2**20  # MiB per MB
@@ -64,7 +71,10 @@ def durations(quick: bool, reps: int | None) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short durations (development)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,2")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="figures to run, e.g. 1,2")
+    parser.add_argument(
+        "--compare", metavar="REV", help="figure 8 also runs the worker of this commit"
+    )
     parser.add_argument("--reps", type=int, help="repetitions per measurement")
     parser.add_argument("--seconds", type=float, help="sustained ingest/backlog duration")
     parser.add_argument("--rate", type=float, default=30.0, help="sustained rate, photos/s")
@@ -156,6 +166,14 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
                 )
                 worker_peaks.append(results["fig7"]["worker_peak_mib"])
                 polybot_peaks.append(results["fig7"]["polybot_peak_mib"])
+    if 8 in only:
+        from bench import sidebyside
+
+        print("fig 8: the worker under AWS-like latency, its AWS calls and its profile")
+        with _worker_sources(args.compare) as sources:
+            results["fig8"] = sidebyside.run(
+                weights, photos, plan["count"], plan["reps"], sources, args
+            )
     if 6 in only and worker_peaks and polybot_peaks:
         worker, polybot = max(worker_peaks), max(polybot_peaks)
         results["fig6"] = {
@@ -168,6 +186,23 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
     return results
 
 
+@contextmanager
+def _worker_sources(compare: str | None) -> Iterator[dict[str, Path]]:
+    """{label: checkout} of the workers figure 8 runs: this one, and REV's in a git worktree."""
+    this = git_commit(ROOT)
+    sources = {f"this checkout ({this[:10] if this else 'no git'})": ROOT}
+    if not compare:
+        yield sources
+        return
+    tree = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    git = ["git", "-C", str(ROOT)]
+    subprocess.run([*git, "worktree", "add", "--detach", str(tree), compare], check=True)
+    try:
+        yield {**sources, f"{compare} ({git_commit(tree)[:10]})": tree}
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+
+
 def _stack_dir() -> Path:
     """Where a benchmark's local stack keeps its state and logs (left for a look afterwards)."""
     return Path(tempfile.mkdtemp(prefix="bench-stack-"))
@@ -177,6 +212,7 @@ def _model_figures(only, plan, weights, photos, args) -> dict:
     from bench import efficiency, skeleton
     from bench.procs import RssSampler
     from bench.rig import WorkerRig
+    from bench.stages import SingleThreadedStages
     from yolo5.backends import exported
     from yolo5.detector import Detector
     from yolo5.images import decode_rgb
@@ -194,8 +230,9 @@ def _model_figures(only, plan, weights, photos, args) -> dict:
     with WorkerRig(weights, 1, threads, args.batch) as rig, RssSampler(rig.pids) as memory:
         if 1 in only:
             print(f"fig 1: worker efficiency ({threads} intra-op thread(s))")
+            stages = SingleThreadedStages(rig, onnx)
             found["fig1"] = efficiency.run(
-                reference, onnx, arrays, rig, photos, plan["count"], plan["reps"]
+                reference, onnx, arrays, rig, stages, photos, plan["count"], plan["reps"]
             )
         if 2 in only:
             print("fig 2: against the course skeleton")

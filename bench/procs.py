@@ -45,9 +45,11 @@ def moto_server() -> Iterator[str]:
 
 
 class ResultsStub:
-    """Stands in for polybot's POST /results: records (time, predictionId), answers 200."""
+    """Stands in for polybot's POST /results: records (time, predictionId), answers 200 after
+    `delay_s` (polybot's own time to answer, when the rig plays AWS-like latency)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
         self.calls: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self.arrived = threading.Condition(self._lock)
@@ -57,6 +59,8 @@ class ResultsStub:
         with self._lock:
             self.calls.append((time.perf_counter(), request.args.get("predictionId", "")))
             self.arrived.notify_all()
+        if self.delay_s:
+            time.sleep(self.delay_s)
         return Response("{}", mimetype="application/json")(environ, start_response)
 
     def wait_for(self, count: int, timeout: float) -> bool:

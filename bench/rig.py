@@ -4,6 +4,10 @@ What figures 1, 2, 5 and 6 measure: `python -m yolo5` exactly as deployed (its o
 its own settings from the environment), so every number includes the whole worker path:
 SQS receive → S3 download → decode → detect → annotate → S3 upload → DynamoDB → POST
 /results → delete.
+
+With `aws_delays_ms`, the workers reach moto through bench/awsproxy.py, which counts every
+request and delays it like a round trip to AWS; `source` runs the worker of another checkout
+(`make bench` with --compare REV) against the same rig, for a side-by-side in one run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import boto3
 
+from bench.awsproxy import RESULTS_LIKE_MS, AwsProxy, aws_proxy
 from bench.jobs import JobInjector, bound_to
 from bench.procs import ResultsStub, child_env, moto_server, stop
 from local.bootstrap import create_resources
@@ -41,13 +46,18 @@ class WorkerRig:
         threads: int = 1,
         batch: int = 1,
         backend: str = "onnx",
+        aws_delays_ms: dict[str, float] | None = None,
+        source: Path = ROOT,
     ):
         self.weights = weights
+        self.aws_delays_ms = aws_delays_ms
+        self.source = source
+        self.proxy: AwsProxy | None = None
         self.backend = backend
         self.processes = processes
         self.threads = threads
         self.batch = batch
-        self.stub = ResultsStub()
+        self.stub = ResultsStub(RESULTS_LIKE_MS / 1000 if aws_delays_ms else 0.0)
         self.workers: list[subprocess.Popen] = []
         self._stack = ExitStack()
         self._tmp = Path(tempfile.mkdtemp(prefix="bench-rig-"))
@@ -56,14 +66,18 @@ class WorkerRig:
         try:
             moto_url = self._stack.enter_context(moto_server())
             stub_url = self._stack.enter_context(serve_wsgi(self.stub))
-            self.results_url = f"{stub_url}/results"
+            self.stub_url, self.results_url = stub_url, f"{stub_url}/results"
             session = boto3.Session(
                 region_name="us-east-1",
                 aws_access_key_id="bench",
                 aws_secret_access_key="bench",  # noqa: S106 - moto accepts anything
             )
-            self._endpoint = moto_url
-            resources = create_resources(bound_to(session, moto_url), "bench", 60)
+            self._endpoint = self.moto_url = moto_url
+            if self.aws_delays_ms is not None:
+                self.proxy = self._stack.enter_context(aws_proxy(moto_url, self.aws_delays_ms))
+                self._endpoint = self.proxy.url
+            self.session = session
+            self.resources = resources = create_resources(bound_to(session, moto_url), "bench", 60)
             self.injector = JobInjector(bound_to(session, moto_url), resources)
             for index in range(self.processes):
                 self.workers.append(self._start_worker(index, resources, stub_url))
@@ -101,9 +115,12 @@ class WorkerRig:
         steady = (count - 1) / (times[-1] - times[0]) if count > 1 else float("nan")
         return {"steady": steady, "wall": count / (times[-1] - started)}
 
-    def _start_worker(self, index: int, resources, stub_url: str) -> subprocess.Popen:
-        health = self._tmp / f"worker{index}.health"
-        env = child_env(
+    def log_paths(self) -> list[Path]:
+        return [self._tmp / f"worker{i}.log" for i in range(self.processes)]
+
+    def worker_env(self, index: int, resources, stub_url: str) -> dict[str, str]:
+        """The environment a worker of this rig runs with (as the deployed one: settings only)."""
+        return child_env(
             AWS_ENDPOINT_URL=self._endpoint,
             AWS_ACCESS_KEY_ID="bench",
             AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - moto accepts anything
@@ -116,13 +133,16 @@ class WorkerRig:
             YOLO_THREADS=str(self.threads),
             YOLO_BACKEND=self.backend,
             WORKER_BATCH_SIZE=str(self.batch),
-            HEALTH_FILE=str(health),
+            HEALTH_FILE=str(self._tmp / f"worker{index}.health"),
             YOLO_AUTOINSTALL="false",
             YOLOv5_AUTOINSTALL="false",
         )
-        log = (self._tmp / f"worker{index}.log").open("w")
+
+    def _start_worker(self, index: int, resources, stub_url: str) -> subprocess.Popen:
+        env = self.worker_env(index, resources, stub_url)
+        log = self.log_paths()[index].open("w")
         return subprocess.Popen(
-            [sys.executable, "-m", "yolo5"], cwd=ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "yolo5"], cwd=self.source, env=env, stdout=log, stderr=log
         )
 
     def _wait_ready(self) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 _context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_context", default=None)
@@ -77,6 +77,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def read_records(lines: Iterable[str], name: str | None = None) -> Iterator[dict]:
+    """The records JsonFormatter wrote, parsed back (lines that are not one are skipped), only
+    those of event `name` when given. Readers of log files use this, not text matching."""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and (name is None or record.get("event") == name):
+            yield record
 
 
 def configure_logging(

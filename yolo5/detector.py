@@ -37,6 +37,9 @@ class Detection:
     counts: dict[str, int]
     inference_ms: float
     rgb: np.ndarray = field(repr=False)  # the photo the labels were found on
+    # This thread's CPU time in detect() (letterbox, forward, NMS): beside inference_ms (wall),
+    # it shows whether the model waits for the GIL or a core while the worker's I/O runs.
+    inference_cpu_ms: float
 
     @cached_property
     def annotated_jpeg(self) -> bytes:
@@ -84,14 +87,18 @@ class Detector(BaseDetector):
         self._model = _load(model, conf, iou, threads)
 
     def detect(self, rgb: np.ndarray) -> Detection:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         results = self._model(_hwc_safe(rgb), size=self.img_size)
-        inference_ms = _ms_since(started)
-        return detection_from(results.xyxy[0].tolist(), results.names, rgb, inference_ms)
+        rows = results.xyxy[0].tolist()
+        return detection_from(rows, results.names, rgb, _ms_since(started), _cpu_ms_since(cpu))
 
 
 def detection_from(
-    rows: list[list[float]], names: dict[int, str], rgb: np.ndarray, inference_ms: float
+    rows: list[list[float]],
+    names: dict[int, str],
+    rgb: np.ndarray,
+    inference_ms: float,
+    inference_cpu_ms: float,
 ) -> Detection:
     """Rows of [x1, y1, x2, y2, confidence, class] in the photo's pixels, best first."""
     height, width = rgb.shape[:2]
@@ -105,7 +112,7 @@ def detection_from(
                 "bbox": [max(0, x1), max(0, y1), min(width, x2), min(height, y2)],
             }
         )
-    return Detection(labels, counts_of(labels), inference_ms, rgb)
+    return Detection(labels, counts_of(labels), inference_ms, rgb, inference_cpu_ms)
 
 
 def _hwc_safe(rgb: np.ndarray) -> np.ndarray:
@@ -180,3 +187,8 @@ def _import_yolov5():
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _cpu_ms_since(started: float) -> float:
+    """This thread's CPU milliseconds since `started` (a time.thread_time() reading)."""
+    return round((time.thread_time() - started) * 1000, 1)

@@ -20,7 +20,14 @@ import cv2
 import numpy as np
 
 from common.jsonlog import event
-from yolo5.detector import BaseDetector, Detection, _hwc_safe, _ms_since, detection_from
+from yolo5.detector import (
+    BaseDetector,
+    Detection,
+    _cpu_ms_since,
+    _hwc_safe,
+    _ms_since,
+    detection_from,
+)
 from yolo5.weights import WeightsError
 
 logger = logging.getLogger(__name__)
@@ -70,12 +77,12 @@ class OnnxDetector(BaseDetector):
         )
 
     def detect(self, rgb: np.ndarray) -> Detection:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         image = _hwc_safe(rgb)  # the torch backend's shape, so both see the same pixels
         batch, inference_shape = letterbox(image, self.img_size, self._stride)
         outputs = self._session.run(None, {"images": batch})
         rows = self._rows(outputs, inference_shape, image.shape[:2])
-        return detection_from(rows, self.names, rgb, _ms_since(started))
+        return detection_from(rows, self.names, rgb, _ms_since(started), _cpu_ms_since(cpu))
 
     def _rows(self, outputs, inference_shape, photo_shape) -> list[list[float]]:
         """[x1, y1, x2, y2, confidence, class] in the photo's pixels, best first."""

@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 from common import jsonlog
+from common.jsonlog import JsonFormatter, event, read_records
 
 
 def _levels() -> dict[logging.Logger, int]:
@@ -102,3 +103,15 @@ def test_an_event_carries_its_name_and_fields_but_never_over_the_record_keys(cap
     assert line["event"] == "prediction.done"
     assert line["counts"] == {"bus": 1}
     assert (line["msg"], line["prediction_id"]) == ("prediction done: {'bus': 1}", "p-2")
+
+
+def test_read_records_parses_what_the_formatter_wrote_and_skips_the_rest():
+    formatter = JsonFormatter("yolo5")
+    record = logging.LogRecord("w", logging.INFO, __file__, 1, "done", None, None)
+    record.__dict__.update(event("prediction.done", timings={"inference_cpu_ms": 41.5}))
+    other = logging.LogRecord("w", logging.INFO, __file__, 1, "hi", None, None)
+    other.__dict__.update(event("worker.ready"))
+    lines = [formatter.format(record), "Traceback (not JSON)", formatter.format(other), "[1]"]
+    assert [r["event"] for r in read_records(lines)] == ["prediction.done", "worker.ready"]
+    (done,) = read_records(lines, "prediction.done")
+    assert done["timings"] == {"inference_cpu_ms": 41.5}

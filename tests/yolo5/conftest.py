@@ -136,7 +136,7 @@ class FakeDetector:
     def detect(self, rgb) -> Detection:
         self.calls += 1
         labels = [{"class": "cat", "confidence": 0.9, "bbox": [0, 0, 1, 1]}]
-        return Detection(labels, {"cat": 1}, 12.5, rgb)
+        return Detection(labels, {"cat": 1}, 12.5, rgb, 11.0)
 
 
 @pytest.fixture

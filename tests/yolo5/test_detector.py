@@ -25,6 +25,8 @@ def test_known_detections(real_detector, name, counts):
     result = detect(real_detector, name)
     assert result.counts == counts
     assert result.inference_ms > 0
+    # The model runs on the calling thread (one intra-op thread), so its CPU is counted there.
+    assert 0 < result.inference_cpu_ms <= result.inference_ms * 1.1 + 1
     height, width = Image.open(sample_image(name)).size[::-1]
     for label in result.labels:
         x1, y1, x2, y2 = label["bbox"]
