@@ -1,4 +1,13 @@
-"""Keep in-flight messages invisible while they are being worked on.
+"""The one owner of the worker's in-flight messages: keeps them invisible while they are being
+worked on, and ends each one.
+
+The rule: every received message is tracked here from its receive until it ends in exactly one
+of release (visibility 0: another worker takes it now), finish with delete (done with), or
+finish without delete (left to come back after the visibility timeout, or to move on to the
+dead-letter queue). Nothing else deletes, releases or stops tracking a message: the stages
+return an Outcome, and the worker passes it to finish(). A message that is never ended is
+extended until the worker stops, so an outcome path that skipped this would show up as a
+message that never comes back (tests/yolo5/test_worker.py checks every Outcome ends here).
 
 A background thread extends the visibility timeout of every tracked message a little before it
 would expire, so a slow job is not handed to a second worker. release_all() gives everything
@@ -10,6 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.jsonlog import event
+from yolo5.errors import describe, error_code
 from yolo5.queue import JobsQueue, Message
 
 logger = logging.getLogger(__name__)
@@ -37,12 +50,29 @@ class VisibilityKeeper:
         with self._lock:
             self._tracked[message.receipt_handle] = message
 
-    def untrack(self, message: Message) -> None:
+    def _untrack(self, message: Message) -> None:
         with self._lock:
             self._tracked.pop(message.receipt_handle, None)
 
+    def finish(self, message: Message, *, delete: bool) -> None:
+        """The job is over on this worker: stop extending it, and delete it if it is done with
+        (else it comes back after the visibility timeout)."""
+        self._untrack(message)
+        if not delete:
+            return
+        try:
+            self._queue.delete(message)
+        except (ClientError, BotoCoreError) as exc:
+            # Harmless: the item is finished, so a redelivery just notifies again (idempotent).
+            logger.warning(
+                "delete failed: %s",
+                describe(exc),
+                extra=event("job.delete_failed", error=error_code(exc)),
+            )
+
     def release(self, message: Message) -> None:
-        self.untrack(message)
+        """Not started here: give it back now (visibility 0) for another worker."""
+        self._untrack(message)
         self._queue.set_visibility(message, 0)
 
     def release_all(self) -> int:

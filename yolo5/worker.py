@@ -246,9 +246,11 @@ class Worker:
         return self._pool.submit(self._guarded, self.processor.complete, prepared, detection)
 
     def _guarded(self, stage, prepared: Prepared, *args) -> Outcome:
-        """Last line of defence: whatever a stage raises is logged and the loop goes on."""
+        """Run a finishing stage, then end its message by the outcome, on every path: this is
+        the one place a started job's message ends (the keeper's rule). Whatever a stage raises
+        is logged and the loop goes on."""
         try:
-            return stage(prepared, *args)
+            outcome = stage(prepared, *args)
         except Exception:
             logger.exception(
                 "job %s crashed in %s",
@@ -256,5 +258,6 @@ class Worker:
                 stage.__name__,
                 extra=event("job.crashed", stage=stage.__name__),
             )
-            self.keeper.untrack(prepared.message)
-            return Outcome.CRASHED
+            outcome = Outcome.CRASHED
+        self.keeper.finish(prepared.message, delete=outcome.deletes)
+        return outcome

@@ -207,6 +207,39 @@ def test_same_update_twice_and_concurrently(healthy, observe):
     )
 
 
+def test_a_second_job_for_a_finished_prediction_is_answered_once(healthy, observe):
+    """polybot sends a prediction's job again once its claim lapses. That job is a first
+    delivery (ApproximateReceiveCount 1), which the worker runs without reading the item's
+    status: the conditional DONE write and polybot's notified_at claim keep the answer single."""
+    stack, chat = healthy, 71011
+    sizes = upload_photo(stack.cfg, bot_token(stack.cfg), BUS)
+    deliver(stack.cfg, update(next(_ids), message=user_message(chat, 1, photo=sizes)))
+    answered_once(stack, chat)
+    (item,) = [i for i in stack.table().scan()["Items"] if int(i["chat_id"]) == chat]
+    outputs = stack.outputs()
+    again = Job(
+        item["prediction_id"],
+        chat,
+        outputs["IMAGES_BUCKET"],
+        item["original_key"],
+        int(item.get("message_id", 1)),
+        item["created_at"],
+    )
+    stack.client("sqs").send_message(
+        QueueUrl=outputs["JOBS_QUEUE_URL"], MessageBody=again.to_json()
+    )
+
+    def ran_again() -> bool:
+        logs = "".join(w.log() for w in stack.workers())
+        return bool(events(logs, "prediction.already_finished", chat_id=chat))
+
+    wait_until(ran_again, 120, "the second job run", stack)
+    messages = answered_once(stack, chat)
+    after = stack.table().get_item(Key={"prediction_id": item["prediction_id"]})["Item"]
+    assert after == item  # neither the result nor the notification claim was touched
+    observe("second job for a finished prediction", answers=len(photos(messages)))
+
+
 def test_worker_sigkill_mid_inference_job_picked_up_by_a_new_worker(healthy, observe):
     stack, chat = healthy, 71004
     (victim,) = stack.workers()

@@ -36,7 +36,7 @@ from tests.yolo5.conftest import (
     make_worker,
     running,
 )
-from yolo5.processing import Outcome
+from yolo5.processing import Outcome, Prepared
 from yolo5.queue import JobsQueue, Message
 from yolo5.worker import Worker
 
@@ -345,9 +345,30 @@ def test_redelivered_finished_job_is_not_redone_or_overwritten(
     assert run(worker, receive(aws)) == Outcome.DONE
     first = aws.item(job.prediction_id)
 
-    assert run(worker, receive(aws)) == Outcome.RENOTIFIED
+    # The duplicate's first delivery was lost (a worker died): its redelivery reads the status.
+    redelivered = release_and_receive(aws, receive(aws))
+    assert redelivered.receive_count == 2
+    assert run(worker, redelivered) == Outcome.RENOTIFIED
     assert fake_detector.calls == 1
     assert aws.item(job.prediction_id) == first
+    assert aws.queue_depth() == 0
+
+
+def test_a_first_delivery_of_a_finished_job_is_run_but_changes_nothing(
+    aws, worker, results, fake_detector, bus_bytes
+):
+    """No status read on a first delivery: a duplicate is run again, and the conditional write
+    leaves the finished item as it was; polybot's claim keeps the user from a second answer."""
+    job = aws.put_photo(bus_bytes)
+    aws.send(job.to_json())
+    aws.send(job.to_json())
+    assert run(worker, receive(aws)) == Outcome.DONE
+    first = aws.item(job.prediction_id)
+
+    assert run(worker, receive(aws)) == Outcome.DONE
+    assert fake_detector.calls == 2
+    assert aws.item(job.prediction_id) == first
+    assert results.calls == [job.prediction_id] * 2
     assert aws.queue_depth() == 0
 
 
@@ -373,3 +394,39 @@ def test_whole_path_with_the_real_model(aws, worker, results, real_detector):
     assert item["model"] == "yolov5n"
     assert all(isinstance(label["confidence"], Decimal) for label in item["labels"])
     assert results.calls == [job.prediction_id]
+
+
+def _ends_with(outcome: Outcome):
+    def stage(prepared):
+        return outcome
+
+    return stage
+
+
+def _crashes(prepared):
+    raise RuntimeError("a bug in a stage")
+
+
+@pytest.mark.parametrize(
+    ("stage", "deleted"),
+    [(_ends_with(o), o.deletes) for o in Outcome] + [(_crashes, False)],
+    ids=[o.value for o in Outcome] + ["raises"],
+)
+def test_every_outcome_ends_its_message_in_the_one_owner(aws, worker, stage, deleted):
+    """Whatever a finishing stage returns (or raises), the message is no longer tracked, and it
+    is deleted exactly when its outcome says the job is done with."""
+    aws.send("{}")
+    message = receive(aws)
+    worker.keeper.track(message)
+    worker._guarded(stage, Prepared(message))
+    assert worker.keeper.release_all() == 0  # nothing left for the keeper to extend
+    assert aws.queue_depth() == (0 if deleted else 1)
+
+
+def test_only_the_outcomes_that_finish_a_job_delete_it():
+    assert {o for o in Outcome if o.deletes} == {
+        Outcome.DONE,
+        Outcome.RENOTIFIED,
+        Outcome.FAILED,
+        Outcome.DROPPED,
+    }

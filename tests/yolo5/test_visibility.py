@@ -18,7 +18,7 @@ class RecordingQueue(JobsQueue):
         return True
 
 
-def test_tracked_messages_are_extended_until_untracked():
+def test_tracked_messages_are_extended_until_finished():
     queue = RecordingQueue()
     keeper = VisibilityKeeper(queue, 10)
     keeper._interval = 0.05  # the production interval is a third of the visibility timeout
@@ -29,7 +29,7 @@ def test_tracked_messages_are_extended_until_untracked():
         deadline = time.monotonic() + 5
         while len(queue.calls) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        keeper.untrack(message)
+        keeper.finish(message, delete=False)
         seen = len(queue.calls)
         time.sleep(0.2)
     finally:
