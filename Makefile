@@ -24,7 +24,7 @@ help:
 	@echo "make up     - run the local stack until Ctrl-C (WORKERS=n for n yolo5 workers)"
 	@echo "make test   - the whole test suite (what CI runs)"
 	@echo "make lint   - ruff, cfn-lint, checkov, shellcheck, hadolint, yamllint, bandit"
-	@echo "make bench  - benchmarks; writes docs/benchmarks.md"
+	@echo "make bench  - benchmarks; writes docs/benchmarks.md (BENCH_ARGS='--compare REV' adds a side-by-side)"
 	@echo "make rehearse - the delivery pipeline's stages on this machine (root, podman; docs/delivery.md)"
 
 $(STAMP): $(REQS)
@@ -59,7 +59,7 @@ demo: $(STAMP)
 	$(BIN)/python -m local.demo
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Source, Test, Build and Deploy with real tools: podman, a loopback registry, the AWS CLI
 # against moto. Needs root and the Debian packages .ci/run installs.

@@ -31,19 +31,32 @@ RESULTS_LIKE_MS = 5.0  # polybot's /results in the same VPC; applied by the resu
 
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
-_S3_VERBS = {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+_S3_OBJECT = {
+    "GET": "GetObject",
+    "PUT": "PutObject",
+    "HEAD": "HeadObject",
+    "DELETE": "DeleteObject",
+}
+_S3_BUCKET = {
+    "GET": "ListObjects",
+    "PUT": "CreateBucket",
+    "HEAD": "HeadBucket",
+    "DELETE": "DeleteBucket",
+}
 
 
-def operation_of(method: str, headers, body: bytes) -> tuple[str, str]:
+def operation_of(method: str, path: str, headers, body: bytes) -> tuple[str, str]:
     """(service, operation) of a signed AWS request: the JSON protocols name the operation in
-    X-Amz-Target, the query protocol in Action=, and S3 in its verb."""
+    X-Amz-Target, the query protocol in Action=, and S3 (path-style) its verb on a bucket or
+    an object."""
     scope = _SCOPE.search(headers.get("Authorization", ""))
     service = scope.group(1) if scope else "unsigned"
     target = headers.get("X-Amz-Target")
     if target:
         return service, target.rsplit(".", 1)[-1]
     if service == "s3":
-        return service, _S3_VERBS.get(method, method)
+        on_object = "/" in urlsplit(path).path.strip("/")
+        return service, (_S3_OBJECT if on_object else _S3_BUCKET).get(method, method)
     action = parse_qs(body.decode("latin-1")).get("Action", [method])[0]
     return service, action
 
@@ -61,7 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        service, operation = operation_of(self.command, self.headers, body)
+        service, operation = operation_of(self.command, self.path, self.headers, body)
         self.server.record(f"{service}.{operation}")
         delay = self.server.delays_ms.get(service, 0.0)
         if delay:
