@@ -7,11 +7,15 @@ gunicorn threads, two instances, a Telegram redelivery) agree on one winner with
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from common.contracts import (
+    DONE,
+    FAILED,
     ITEM_TTL_SECONDS,
     PENDING,
     ItemAttr,
@@ -23,6 +27,7 @@ from common.contracts import (
 # A queue claim older than this is presumed dead (its process crashed between the claim and
 # the SQS send); a redelivery may then take it over.
 CLAIM_LEASE_SECONDS = 60
+_WIRE = TypeDeserializer()
 
 
 def _conditional(exc: ClientError) -> bool:
@@ -104,23 +109,45 @@ def release_queue_claim(table: Any, prediction_id: str) -> None:
     )
 
 
-def claim_notification(table: Any, prediction_id: str) -> bool:
-    """Set notified_at once; False when another call already did (or is doing) it."""
+class Claim(StrEnum):
+    """What claim_answer() found."""
+
+    CLAIMED = "claimed"  # this call answers the user
+    UNKNOWN = "unknown"  # no such item
+    UNFINISHED = "unfinished"  # the worker has not finished it
+    ANSWERED = "answered"  # another call already did (or is doing) it
+
+
+def claim_answer(table: Any, prediction_id: str) -> tuple[Claim, Prediction | None]:
+    """Set notified_at once, on a finished item, in one conditional write that also reads the
+    item: (CLAIMED, the item), or why not with the item as it was (None when there is none).
+    One call where a read and then the claim took two: UpdateItem returns the new item, and on
+    a failed condition the old one (ReturnValuesOnConditionCheckFailure, UpdateItem in the
+    DynamoDB API Reference)."""
     try:
-        table.update_item(
+        item = table.update_item(
             Key=item_key(prediction_id),
             UpdateExpression=f"SET {ItemAttr.NOTIFIED_AT} = :now",
             ConditionExpression=(
                 f"attribute_exists({ItemAttr.PREDICTION_ID}) AND "
-                f"attribute_not_exists({ItemAttr.NOTIFIED_AT})"
+                f"attribute_not_exists({ItemAttr.NOTIFIED_AT}) AND #status IN (:done, :failed)"
             ),
-            ExpressionAttributeValues={":now": utc_now_iso()},
-        )
+            ExpressionAttributeNames={"#status": ItemAttr.STATUS},  # a reserved word
+            ExpressionAttributeValues={":now": utc_now_iso(), ":done": DONE, ":failed": FAILED},
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )["Attributes"]
     except ClientError as exc:
-        if _conditional(exc):
-            return False
-        raise
-    return True
+        if not _conditional(exc):
+            raise
+        # The old item comes in DynamoDB's wire format: the Table resource converts only
+        # successful answers.
+        old = exc.response.get("Item")
+        if old is None:
+            return Claim.UNKNOWN, None
+        found = Prediction.from_item({k: _WIRE.deserialize(v) for k, v in old.items()})
+        return (Claim.ANSWERED if found.status in (DONE, FAILED) else Claim.UNFINISHED), found
+    return Claim.CLAIMED, Prediction.from_item(item)
 
 
 def release_notification(table: Any, prediction_id: str) -> None:

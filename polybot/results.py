@@ -22,9 +22,10 @@ from pathlib import PurePosixPath
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
-from common.contracts import DONE, FAILED, Prediction, is_prediction_id, predicted_key
+from common.contracts import FAILED, Prediction, is_prediction_id, predicted_key
 from common.jsonlog import event, log_context
 from polybot import deps, predictions, replies, versions
+from polybot.predictions import Claim
 from polybot.telegram import (
     TelegramBlocked,
     TelegramClient,
@@ -58,18 +59,19 @@ def notify():
     if not is_prediction_id(pid):
         return jsonify(error="predictionId must be a UUID4"), 400
     with log_context(prediction_id=pid):
-        clients = deps.clients()
         try:
-            prediction = predictions.get(clients.table, pid)
+            claim, prediction = predictions.claim_answer(deps.clients().table, pid)
         except AWS_ERRORS as exc:
-            log.warning("reading the item failed", extra=_failed("answer.item_unreadable", exc))
+            log.warning("claiming the answer failed", extra=_failed("answer.claim_failed", exc))
             return jsonify(error="temporarily unavailable"), 503
-        if prediction is None:
+        if claim is Claim.UNKNOWN:
             return jsonify(error="unknown predictionId"), 404
-        if prediction.status not in (DONE, FAILED):
+        if claim is Claim.UNFINISHED:
             return jsonify(error="prediction not finished", status=prediction.status), 409
+        if claim is Claim.ANSWERED:
+            return jsonify(status=Answer.ALREADY_NOTIFIED), 200
         with log_context(chat_id=prediction.chat_id):
-            return _answer_once(prediction)
+            return _answer(prediction)
 
 
 def _failed(name: str, exc: Exception) -> dict:
@@ -77,14 +79,9 @@ def _failed(name: str, exc: Exception) -> dict:
     return event(name, error=type(exc).__name__)
 
 
-def _answer_once(prediction: Prediction):
+def _answer(prediction: Prediction):
+    """This call holds the claim: answer the user, or release the claim for a retry."""
     clients, pid = deps.clients(), prediction.prediction_id
-    try:
-        if prediction.notified_at or not predictions.claim_notification(clients.table, pid):
-            return jsonify(status=Answer.ALREADY_NOTIFIED), 200
-    except AWS_ERRORS as exc:
-        log.warning("claiming the notification failed", extra=_failed("answer.claim_failed", exc))
-        return jsonify(error="temporarily unavailable"), 503
     # This process answers the item: its worker build is what /version reports next.
     versions.last_worker().saw(prediction.worker)
     if not prediction.reply:

@@ -11,6 +11,7 @@ import pytest
 
 from common.contracts import PENDING, Failure, FailureReason
 from polybot import replies
+from polybot.predictions import Claim, claim_answer
 from tests.polybot.fakes import api_error, connection_error
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
@@ -360,3 +361,35 @@ def test_transient_failure_of_the_document_releases_the_claim(client, bot, sleep
     assert post_results(client, pid).status_code == 200
     assert len(bot.sent("send_document")) == 1
     assert bot.sent("send_message") == []
+
+
+def test_a_finished_prediction_is_claimed_and_read_in_one_dynamodb_call(
+    client, bot, clients, done_item
+):
+    """The claim returns the item it claimed: no read before it (one call per answer, not two)."""
+    calls: list[str] = []
+    events = clients.table.meta.client.meta.events
+    events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    assert post_results(client, done_item["prediction_id"]).status_code == 200
+    assert calls == ["UpdateItem"]
+    assert len(bot.calls) == 1
+
+
+def test_the_claim_tells_unknown_unfinished_and_answered_apart(clients, done_item):
+    pending = {**done_item, "prediction_id": "0f0c8a52-7c1e-4d5b-9a8e-2b1f6c9d0e41"}
+    pending["status"] = PENDING
+    clients.table.put_item(Item=pending)
+    assert claim_answer(clients.table, "1f0c8a52-7c1e-4d5b-9a8e-2b1f6c9d0e41") == (
+        Claim.UNKNOWN,
+        None,
+    )
+    claim, found = claim_answer(clients.table, pending["prediction_id"])
+    assert (claim, found.status) == (Claim.UNFINISHED, PENDING)
+    claim, found = claim_answer(clients.table, done_item["prediction_id"])
+    assert (claim, found.chat_id, bool(found.notified_at)) == (
+        Claim.CLAIMED,
+        done_item["chat_id"],
+        True,
+    )
+    claim, found = claim_answer(clients.table, done_item["prediction_id"])
+    assert (claim, found.counts) == (Claim.ANSWERED, done_item["counts"])
