@@ -6,8 +6,9 @@
 Order: the worker figures on their own rigs (1, 2, 5), then polybot alone (3), then the whole
 stack with one worker (4, 7); memory (6) is sampled along the way; last the worker under
 AWS-like latency, its AWS calls per photo and its profile (8), beside the worker of commit REV
-when --compare is given. --quick shortens every
-duration for development; the full run stays under 15 minutes on a quiet 2-core machine.
+when --compare is given; and the AWS calls per photo of polybot and the worker together (9).
+--quick shortens every duration for development; the full run stays under 15 minutes on a
+quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def durations(quick: bool, reps: int | None) -> dict:
             seconds=5,
             light=3,
             backlog_s=5,
+            whole=4,
         )
     else:
         plan = dict(
@@ -62,6 +64,7 @@ def durations(quick: bool, reps: int | None) -> dict:
             seconds=60,
             light=30,
             backlog_s=60,
+            whole=20,
         )
     if reps:
         plan["reps"] = plan["scale_reps"] = reps
@@ -71,7 +74,7 @@ def durations(quick: bool, reps: int | None) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short durations (development)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="figures to run, e.g. 1,2")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="figures to run, e.g. 1,2")
     parser.add_argument(
         "--compare", metavar="REV", help="figure 8 also runs the worker of this commit"
     )
@@ -142,7 +145,13 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
         print("fig 3: ingest (polybot alone)")
         with local_stack(_stack_dir(), workers=0) as running:
             results["fig3"] = ingest.run(
-                running, photos, plan["sweep"], plan["sweep_s"], args.rate, plan["seconds"]
+                running,
+                photos,
+                plan["sweep"],
+                plan["sweep_s"],
+                args.rate,
+                plan["seconds"],
+                args.out / "profile-polybot.svg",
             )
         polybot_peaks.append(results["fig3"]["polybot_peak_mib"])
     if only & {4, 7}:
@@ -174,6 +183,11 @@ def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
             results["fig8"] = sidebyside.run(
                 weights, photos, plan["count"], plan["reps"], sources, args
             )
+    if 9 in only:
+        from bench import wholepath
+
+        print("fig 9: AWS calls per photo on the whole path, per process")
+        results["fig9"] = wholepath.run(_stack_dir(), weights, photos, plan["whole"])
     if 6 in only and worker_peaks and polybot_peaks:
         worker, polybot = max(worker_peaks), max(polybot_peaks)
         results["fig6"] = {

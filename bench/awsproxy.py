@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import psutil
+
 AWS_LIKE_MS = {"s3": 20.0, "sqs": 5.0, "dynamodb": 5.0}
 RESULTS_LIKE_MS = 5.0  # polybot's /results in the same VPC; applied by the results stub
 
@@ -75,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         service, operation = operation_of(self.command, self.path, self.headers, body)
-        self.server.record(f"{service}.{operation}")
+        self.server.record(f"{service}.{operation}", self.client_address[1])
         delay = self.server.delays_ms.get(service, 0.0)
         if delay:
             time.sleep(delay / 1000)
@@ -104,8 +106,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream: str, delays_ms: dict[str, float]) -> None:
+    def __init__(self, upstream: str, delays_ms: dict[str, float], by_process) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.by_process = by_process  # None, or pid -> label: counts are then per label
+        self._owners: dict[int, str] = {}  # client port -> label of the process it belongs to
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname, parts.port)
         self.delays_ms = dict(delays_ms)
@@ -113,9 +117,23 @@ class _ProxyServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._local = threading.local()  # one upstream connection per handler thread
 
-    def record(self, operation: str) -> None:
+    def record(self, operation: str, client_port: int) -> None:
+        if self.by_process is not None:
+            operation = f"{self._owner(client_port)}: {operation}"
         with self._lock:
             self.counts[operation] += 1
+
+    def _owner(self, port: int) -> str:
+        """The label of the local process that holds this client port (keep-alive connections
+        keep their port, so the socket table is read once per new connection)."""
+        if port not in self._owners:
+            for connection in psutil.net_connections(kind="tcp"):
+                if connection.laddr and connection.pid and connection.laddr.port == port:
+                    self._owners[port] = self.by_process(connection.pid)
+                    break
+            else:
+                return "unknown"
+        return self._owners[port]
 
     def connection(self) -> http.client.HTTPConnection:
         if getattr(self._local, "connection", None) is None:
@@ -153,8 +171,11 @@ class AwsProxy:
 
 
 @contextmanager
-def aws_proxy(upstream: str, delays_ms: dict[str, float] | None = None) -> Iterator[AwsProxy]:
-    server = _ProxyServer(upstream, delays_ms or {})
+def aws_proxy(
+    upstream: str, delays_ms: dict[str, float] | None = None, by_process=None
+) -> Iterator[AwsProxy]:
+    """by_process: pid -> label, to count per client process ("polybot: s3.PutObject")."""
+    server = _ProxyServer(upstream, delays_ms or {}, by_process)
     thread = threading.Thread(target=server.serve_forever, name="aws-proxy", daemon=True)
     thread.start()
     try:

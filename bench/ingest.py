@@ -17,13 +17,18 @@ import itertools
 import json
 import os
 import threading
+from pathlib import Path
+
+import psutil
 
 from bench.offer import achieved_rate, offer
 from bench.procs import CpuMeter, RssSampler
+from bench.profiling import flame_graph
 from bench.stats import percentile
 
 GOAL_RATE = 30.0
 GOAL_P95_MS = 500.0
+CPU_GOAL_RATIO = 0.3  # polybot's CPU per photo ÷ the ONNX model's CPU per image (figure 1)
 _chat_ids = itertools.count(100_000)
 
 
@@ -92,7 +97,12 @@ def offer_photos(stack, photos: list[bytes], rate: float, seconds: float) -> dic
     }
 
 
-def run(stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: float) -> dict:
+PROFILE_SECONDS = 15.0  # the profiled run after the sustained one (not itself reported)
+
+
+def run(
+    stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: float, svg: Path
+) -> dict:
     sweep = []
     for offered in sweep_rates:
         point = offer_photos(stack, photos, offered, sweep_seconds)
@@ -124,10 +134,18 @@ def run(stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: 
         and sustained["server_errors"] == 0
         and sustained["failed"] == 0
     )
+    with flame_graph(_master(stack.pids_of("gunicorn")), svg, subprocesses=True) as graph:
+        offer_photos(stack, photos, rate, min(seconds, PROFILE_SECONDS))
     return {
+        "profile": graph["file"],
         "sweep": sweep,
         "sustained": sustained,
         "seconds": seconds,
         "polybot_peak_mib": memory.peak_mib,
         "ok": ok,
     }
+
+
+def _master(pids: list[int]) -> int:
+    """gunicorn's master: the one whose parent is not gunicorn too."""
+    return next(pid for pid in pids if psutil.Process(pid).ppid() not in pids)

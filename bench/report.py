@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import psutil
 
-from bench import efficiency, latency, skeleton
+from bench import efficiency, ingest, latency, skeleton
 from bench.stats import verdict
 
 
@@ -40,6 +40,7 @@ def render(results: dict, meta: dict) -> str:
         ("fig6", _fig6),
         ("fig7", _fig7),
         ("fig8", _fig8),
+        ("fig9", _fig9),
     ):
         if key in results:
             out += [*render_one(results[key], results), ""]
@@ -99,6 +100,21 @@ def _goals(r: dict) -> list[str]:
         )
         goal = "≥ 30/s, p95 < 500 ms, 0 lost, 0 5xx"
         rows.append(_row(3, "ingest, sustained", measured, goal, verdict(r["fig3"]["ok"])))
+        own = r["fig3"]["sustained"].get("cpu_ms_per_photo", {}).get("polybot (gunicorn)")
+        if own and "fig1" in r:
+            model = r["fig1"]["onnx_cpu_ms"].median
+            ratio = own / model
+            measured = f"{_f(ratio, 2)} ({own:.0f} / {model:.0f} ms)"
+            goal = f"≤ {ingest.CPU_GOAL_RATIO}"
+            rows.append(
+                _row(
+                    "3b",
+                    "polybot CPU per photo ÷ the model's",
+                    measured,
+                    goal,
+                    verdict(ratio <= ingest.CPU_GOAL_RATIO),
+                )
+            )
     if "fig4" in r:
         f = r["fig4"]
         measured = f"{f['overhead'].median:.0f} ms"
@@ -233,7 +249,7 @@ def _fig2(f: dict, _r) -> list[str]:
     ]
 
 
-def _fig3(f: dict, _r) -> list[str]:
+def _fig3(f: dict, r) -> list[str]:
     rows = [
         "## 3. Ingest",
         "",
@@ -306,6 +322,19 @@ def _fig3(f: dict, _r) -> list[str]:
                 "per core: the 2-core ceiling here is set by the emulator (Telegram's work: "
                 "thumbnails, file serving) and the moto server (AWS's work) sharing the cores.",
             ]
+            if "fig1" in r:
+                model = r["fig1"]["onnx_cpu_ms"].median
+                rows[-1] += (
+                    f" Against the model's CPU per image in figure 1 ({model:.1f} ms): "
+                    f"{own / model:.2f}."
+                )
+    if f.get("profile"):
+        rows += [
+            "",
+            f"Where polybot's CPU goes: [{f['profile']}]({f['profile']}), py-spy over its "
+            f"gunicorn processes during {ingest.PROFILE_SECONDS:.0f} s more at the sustained "
+            "rate, after the measured run.",
+        ]
     return rows
 
 
@@ -426,4 +455,25 @@ def _fig8(f: dict, _r) -> list[str]:
     out.append(
         _row("**total**", *(f"**{_f(sum(f[n]['calls_per_photo'].values()), 2)}**" for n in sources))
     )
+    return out
+
+
+def _fig9(f: dict, _r) -> list[str]:
+    processes = list(f["per_photo"])
+    operations = sorted({op for ops in f["per_photo"].values() for op in ops})
+    out = [
+        "## 9. AWS calls per photo on the whole path, per process",
+        "",
+        f"{f['count']} photos through the local stack (emulator → polybot → SQS → worker → "
+        "/results → the chat), one after another, with polybot's and the worker's AWS endpoint "
+        "behind `bench/awsproxy.py`: each request counted by operation and by the process that "
+        "sent it. Why each call is there: docs/capacity.md.",
+        "",
+        _row("operation", *processes),
+        "|---" * (len(processes) + 1) + "|",
+    ]
+    for op in operations:
+        out.append(_row(op, *(_f(f["per_photo"][p].get(op, 0.0), 2) for p in processes)))
+    totals = (f"**{_f(sum(f['per_photo'][p].values()), 2)}**" for p in processes)
+    out.append(_row("**total**", *totals))
     return out

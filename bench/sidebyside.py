@@ -12,9 +12,6 @@ Repetitions alternate between the sources, so machine noise hits them alike.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -22,6 +19,7 @@ from pathlib import Path
 
 from bench.awsproxy import AWS_LIKE_MS, RESULTS_LIKE_MS
 from bench.procs import CpuMeter
+from bench.profiling import flame_graph
 from bench.rig import WorkerRig
 from bench.stats import Summary, ratios
 
@@ -74,21 +72,8 @@ def run(weights, photos, count: int, reps: int, sources: dict[str, Path], args) 
 
 
 def _profile(rig: WorkerRig, photos, count: int, svg: Path) -> str | None:
-    """py-spy's flame graph of the worker over one more throughput run (not a measured one:
-    sampling pauses the process). None when py-spy is missing or may not attach."""
-    spy = Path(sys.executable).with_name("py-spy")
-    if not spy.exists():
-        return None
+    """The worker's flame graph over one more throughput run (not a measured one)."""
     (pid,) = rig.pids()
-    svg.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(spy), "record", "--pid", str(pid), "--rate", "250", "--native"]
-    command += ["--format", "flamegraph", "--output", str(svg)]
-    spy_run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # attached before the first job
-    rig.throughput(photos, count)
-    spy_run.send_signal(signal.SIGINT)  # py-spy writes the graph when interrupted
-    _out, err = spy_run.communicate(timeout=60)
-    if not svg.exists():
-        print(f"  fig8: py-spy wrote no profile: {err.decode(errors='replace')[-300:]}")
-        return None
-    return svg.name
+    with flame_graph(pid, svg) as graph:
+        rig.throughput(photos, count)
+    return graph["file"]
