@@ -8,18 +8,10 @@ in AWS CloudShell.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import TYPE_CHECKING
 
-from common.contracts import (
-    ITEM_TTL_SECONDS,
-    PENDING,
-    ItemAttr,
-    Job,
-    original_key,
-    utc_now_iso,
-)
+from common.contracts import Job, original_key, pending_item, utc_now_iso
 
 if TYPE_CHECKING:  # local.bootstrap needs requests, which the load test must not import
     from local.bootstrap import Resources
@@ -58,17 +50,7 @@ class JobInjector:
 
     def _pending(self, pid: str, chat_id: int, key: str, message_id: int, reply: bool) -> Job:
         now = utc_now_iso()
-        item = {
-            ItemAttr.PREDICTION_ID: pid,
-            ItemAttr.CHAT_ID: chat_id,
-            ItemAttr.STATUS: PENDING,
-            ItemAttr.ORIGINAL_KEY: key,
-            ItemAttr.CREATED_AT: now,
-            ItemAttr.EXPIRES_AT: int(time.time()) + ITEM_TTL_SECONDS,
-        }
-        if not reply:  # written only when false: polybot's items never carry it
-            item[ItemAttr.REPLY] = False
-        self.table.put_item(Item=item)
+        self.table.put_item(Item=pending_item(pid, chat_id, key, now, reply=reply))
         return Job(pid, chat_id, self.resources.bucket, key, message_id, now)
 
     def send(self, jobs: list[Job]) -> None:

@@ -40,7 +40,14 @@ from bench import stacks
 from bench.jobs import JobInjector
 from bench.offer import offer
 from bench.stats import percentile
-from common.contracts import DONE, FAILED, NO_REPLY_CHAT_ID, ORIGINALS_PREFIX, ItemAttr
+from common.contracts import (
+    DONE,
+    FAILED,
+    MISSING_OBJECT_CODES,
+    NO_REPLY_CHAT_ID,
+    ORIGINALS_PREFIX,
+    ItemAttr,
+)
 from local.samples import sample_image
 
 TERMINAL = (DONE, FAILED)
@@ -282,7 +289,7 @@ def upload_samples(s3, bucket: str, photos: list[tuple[str, bytes]]) -> list[str
         try:
             s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            if exc.response["Error"]["Code"] not in MISSING_OBJECT_CODES:
                 raise
             s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="image/jpeg")
         keys.append(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -18,16 +19,31 @@ from common.env import UNKNOWN_VERSION
 
 JOB_VERSION = 1
 
-# DynamoDB item status values; an item moves PENDING -> DONE | FAILED, never back.
-PENDING = "PENDING"
-DONE = "DONE"
-FAILED = "FAILED"
+
+class Status(StrEnum):
+    """The item's status; an item moves PENDING -> DONE | FAILED, never back. The stored
+    strings are the values (a StrEnum is a str, so boto3 stores it as one)."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    @property
+    def finished(self) -> bool:
+        return self is not Status.PENDING
+
+
+PENDING, DONE, FAILED = Status.PENDING, Status.DONE, Status.FAILED
 
 # How long an item lives before DynamoDB's TTL removes it.
 ITEM_TTL_SECONDS = 30 * 24 * 3600
 
 # Every original lives under this prefix (the data template's lifecycle rules expire it).
 ORIGINALS_PREFIX = "originals/"
+
+# How S3 says an object is not there: GetObject answers NoSuchKey; HeadObject has no body to
+# carry a code, so botocore reports its bare 404 as "404" or "NotFound".
+MISSING_OBJECT_CODES = ("NoSuchKey", "404", "NotFound")
 
 # The chat of the load test's no-reply items: no Telegram chat has id 0, so even an answer
 # sent by mistake reaches nobody.
@@ -156,6 +172,36 @@ class ItemAttr:
 
 def item_key(prediction_id: str) -> dict[str, str]:
     return {ItemAttr.PREDICTION_ID: prediction_id}
+
+
+def pending_item(
+    prediction_id: str,
+    chat_id: int,
+    original_key: str,
+    created_at: str,
+    *,
+    message_id: int | None = None,
+    update_id: int | None = None,
+    reply: bool = True,
+) -> dict:
+    """The PENDING item polybot creates when it takes a photo, and that the benchmarks and
+    tests create in its place. message_id and update_id are written when given; reply only
+    when false, so polybot's items never carry it (see ItemAttr.REPLY)."""
+    item = {
+        ItemAttr.PREDICTION_ID: prediction_id,
+        ItemAttr.CHAT_ID: chat_id,
+        ItemAttr.ORIGINAL_KEY: original_key,
+        ItemAttr.STATUS: PENDING,
+        ItemAttr.CREATED_AT: created_at,
+        ItemAttr.EXPIRES_AT: int(time.time()) + ITEM_TTL_SECONDS,
+    }
+    if message_id is not None:
+        item[ItemAttr.MESSAGE_ID] = message_id
+    if update_id is not None:
+        item[ItemAttr.UPDATE_ID] = update_id
+    if not reply:
+        item[ItemAttr.REPLY] = False
+    return item
 
 
 class FailureReason(StrEnum):

@@ -16,11 +16,10 @@ from botocore.exceptions import ClientError
 from common.contracts import (
     DONE,
     FAILED,
-    ITEM_TTL_SECONDS,
-    PENDING,
     ItemAttr,
     Prediction,
     item_key,
+    pending_item,
     utc_now_iso,
 )
 
@@ -49,17 +48,16 @@ def create_pending(
     original_key: str,
 ) -> bool:
     """Create the PENDING item holding the queue claim; False when it already exists."""
-    now = time.time()
     item = {
-        ItemAttr.PREDICTION_ID: prediction_id,
-        ItemAttr.CHAT_ID: chat_id,
-        ItemAttr.MESSAGE_ID: message_id,
-        ItemAttr.UPDATE_ID: update_id,
-        ItemAttr.ORIGINAL_KEY: original_key,
-        ItemAttr.STATUS: PENDING,
-        ItemAttr.CREATED_AT: utc_now_iso(),
-        ItemAttr.EXPIRES_AT: int(now) + ITEM_TTL_SECONDS,
-        ItemAttr.CLAIM_AT: int(now),
+        **pending_item(
+            prediction_id,
+            chat_id,
+            original_key,
+            utc_now_iso(),
+            message_id=message_id,
+            update_id=update_id,
+        ),
+        ItemAttr.CLAIM_AT: int(time.time()),
     }
     try:
         table.put_item(

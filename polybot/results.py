@@ -22,7 +22,13 @@ from pathlib import PurePosixPath
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
-from common.contracts import FAILED, Prediction, is_prediction_id, predicted_key
+from common.contracts import (
+    FAILED,
+    MISSING_OBJECT_CODES,
+    Prediction,
+    is_prediction_id,
+    predicted_key,
+)
 from common.jsonlog import event, log_context
 from polybot import deps, predictions, replies, versions
 from polybot.predictions import Claim
@@ -179,7 +185,7 @@ def _annotated_image(key: str) -> bytes | None:
         obj = clients.s3.get_object(Bucket=settings.images_bucket, Key=key)
         return obj["Body"].read()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if exc.response["Error"]["Code"] in MISSING_OBJECT_CODES:
             # A worker bug, not a transient failure: the counts still answer the user.
             log.error(
                 "annotated image %s missing; sending the caption alone",

@@ -7,7 +7,6 @@ lost): a redelivered or duplicated job can never overwrite an item that is alrea
 from __future__ import annotations
 
 import logging
-import time
 from decimal import Decimal
 
 from botocore.exceptions import ClientError
@@ -15,13 +14,14 @@ from botocore.exceptions import ClientError
 from common.contracts import (
     DONE,
     FAILED,
-    ITEM_TTL_SECONDS,
     PENDING,
     Failure,
     ItemAttr,
     Job,
+    Status,
     WorkerBuild,
     item_key,
+    pending_item,
     utc_now_iso,
 )
 from common.jsonlog import event
@@ -36,14 +36,14 @@ class PredictionStore:
         self._table = table  # a boto3 DynamoDB Table resource, created once by the caller
         self.worker = worker  # stamped on every item this store finishes, DONE or FAILED
 
-    def status_of(self, prediction_id: str) -> str | None:
+    def status_of(self, prediction_id: str) -> Status | None:
         item = self._table.get_item(
             Key=item_key(prediction_id),
             ProjectionExpression="#status",
             ExpressionAttributeNames={"#status": ItemAttr.STATUS},  # a DynamoDB reserved word
             ConsistentRead=True,
         ).get("Item")
-        return None if item is None else item.get(ItemAttr.STATUS)
+        return None if item is None else Status(item[ItemAttr.STATUS])
 
     def mark_done(
         self,
@@ -105,13 +105,10 @@ class PredictionStore:
 
 
 def _pending_attrs(job: Job) -> dict:
-    """What polybot's PENDING item would hold that the job can tell."""
-    return {
-        ItemAttr.CHAT_ID: job.chat_id,
-        ItemAttr.ORIGINAL_KEY: job.image_key,
-        ItemAttr.CREATED_AT: job.requested_at,
-        ItemAttr.EXPIRES_AT: int(time.time()) + ITEM_TTL_SECONDS,
-    }
+    """What polybot's PENDING item would hold that the job can tell, less the key (an update
+    cannot set it) and the status (the finish writes its own)."""
+    item = pending_item(job.prediction_id, job.chat_id, job.image_key, job.requested_at)
+    return {k: v for k, v in item.items() if k not in (ItemAttr.PREDICTION_ID, ItemAttr.STATUS)}
 
 
 def _decimal_label(label: dict) -> dict:

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from common.contracts import PENDING, Job, is_prediction_id, original_key
+from common.contracts import (
+    PENDING,
+    ItemAttr,
+    Job,
+    is_prediction_id,
+    original_key,
+    pending_item,
+    utc_now_iso,
+)
 from polybot import replies
 from polybot.intake import PhotoOutcome, prediction_id_for
 from tests.polybot.conftest import CHAT_ID, message_update, photo_update, post_update
@@ -221,15 +229,8 @@ def test_transient_s3_failure_then_redelivery_queues_exactly_one_job(
 
 def test_a_stale_claim_from_a_crashed_attempt_is_taken_over(client, clients, jobs, photo):
     pid = prediction_id_for(CHAT_ID, 22)
-    clients.table.put_item(
-        Item={
-            "prediction_id": pid,
-            "chat_id": CHAT_ID,
-            "status": PENDING,
-            "claim_at": 1,
-            "original_key": original_key(CHAT_ID, pid),
-        }
-    )
+    pending = pending_item(pid, CHAT_ID, original_key(CHAT_ID, pid), utc_now_iso())
+    clients.table.put_item(Item={**pending, ItemAttr.CLAIM_AT: 1})
     assert post_update(client, photo_update(110, 22)).status_code == 200
     assert len(jobs()) == 1
 
@@ -238,15 +239,8 @@ def test_a_live_claim_means_someone_else_is_queueing(client, clients, jobs, bot,
     import time
 
     pid = prediction_id_for(CHAT_ID, 23)
-    clients.table.put_item(
-        Item={
-            "prediction_id": pid,
-            "chat_id": CHAT_ID,
-            "status": PENDING,
-            "claim_at": int(time.time()),
-            "original_key": original_key(CHAT_ID, pid),
-        }
-    )
+    pending = pending_item(pid, CHAT_ID, original_key(CHAT_ID, pid), utc_now_iso())
+    clients.table.put_item(Item={**pending, ItemAttr.CLAIM_AT: int(time.time())})
     assert post_update(client, photo_update(111, 23)).status_code == 200
     assert jobs() == []
     assert bot.calls == []

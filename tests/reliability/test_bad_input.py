@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import requests
 
+from common.contracts import original_key
 from polybot.clients import derive_webhook_secret
 from tests.reliability.support import samples
 from tests.reliability.support.updates import bot_token, deliver, update, upload_photo
@@ -177,7 +178,7 @@ def finished_item(ctx: Ctx, chat: int, status: str = "DONE") -> str:
             "prediction_id": pid,
             "chat_id": chat,
             "status": status,
-            "original_key": f"originals/{chat}/{pid}.jpg",
+            "original_key": original_key(chat, pid),
             "counts": {"person": Decimal(2)},
             "labels": [],
         }

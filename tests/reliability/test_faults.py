@@ -17,7 +17,7 @@ import uuid
 import psutil
 import pytest
 
-from common.contracts import Job
+from common.contracts import Job, original_key, pending_item
 from local.harness import LocalStack, local_pieces, photos
 from tests.reliability.support.proxy import PASS, REFUSE, STALL, faulty_proxy
 from tests.reliability.support.updates import (
@@ -361,20 +361,11 @@ def test_poison_job_ends_in_dlq_and_the_user_is_told_once(healthy, observe):
     stack, chat = healthy, 71010
     outputs = stack.outputs()
     pid = str(uuid.uuid4())
-    key = f"originals/{chat}/{pid}.jpg"
+    key = original_key(chat, pid)
     stack.client("s3").put_object(
         Bucket=outputs["IMAGES_BUCKET"], Key=key, Body=BUS, StorageClass="GLACIER"
     )
-    stack.table().put_item(
-        Item={
-            "prediction_id": pid,
-            "chat_id": chat,
-            "message_id": 1,
-            "status": "PENDING",
-            "original_key": key,
-            "created_at": "2024-01-01T00:00:00Z",
-        }
-    )
+    stack.table().put_item(Item=pending_item(pid, chat, key, "2024-01-01T00:00:00Z", message_id=1))
     job = Job(pid, chat, outputs["IMAGES_BUCKET"], key, 1, "2024-01-01T00:00:00Z")
     stack.client("sqs").send_message(QueueUrl=outputs["JOBS_QUEUE_URL"], MessageBody=job.to_json())
     started = time.monotonic()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from common.contracts import original_key
 from local.config import ROOT
 from polybot.clients import derive_webhook_secret
 from polybot.intake import prediction_id_for
@@ -82,7 +83,7 @@ def test_results_answers_only_the_chat_in_the_item(shared_stack, observe):
             "prediction_id": pid,
             "chat_id": owner,
             "status": "DONE",
-            "original_key": f"originals/{owner}/{pid}.jpg",
+            "original_key": original_key(owner, pid),
             "counts": {"dog": Decimal(1)},
         }
     )

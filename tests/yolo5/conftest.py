@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.contracts import PENDING, Job, WorkerBuild, original_key, utc_now_iso
+from common.contracts import Job, WorkerBuild, original_key, pending_item, utc_now_iso
 from local import bootstrap
 from tests.support.images import real_weights, sample_image
 from tests.support.servers import serve_wsgi
@@ -58,16 +58,7 @@ class Aws:
         key = original_key(chat_id, pid)
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         if pending:
-            self.table.put_item(
-                Item={
-                    "prediction_id": pid,
-                    "chat_id": chat_id,
-                    "status": PENDING,
-                    "original_key": key,
-                    "created_at": utc_now_iso(),
-                    "expires_at": 1767159000,
-                }
-            )
+            self.table.put_item(Item=pending_item(pid, chat_id, key, utc_now_iso()))
         return Job(pid, chat_id, self.bucket, key, 42, utc_now_iso())
 
     def send(self, body: str) -> None:
