@@ -22,12 +22,11 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.contracts import (
-    DONE,
-    FAILED,
     Failure,
     FailureReason,
     InvalidJob,
     Job,
+    Status,
     WorkerBuild,
     is_prediction_id,
     predicted_key,
@@ -66,12 +65,21 @@ class Outcome(StrEnum):
 
 @dataclass
 class Prepared:
+    """A received job after prepare(). It is in one of two states: `needs_model` (decoded,
+    its pixels in `image`), or not: settle() ends it, because the item was already finished
+    (`finished`), or preparing it failed (`error`). The worker lets go of `image` once the
+    model is done with it, so after that it needs the model no more."""
+
     message: Message
     job: Job | None = None
     image: np.ndarray | None = None
-    finished: str | None = None  # DONE/FAILED when a redelivered job's item is already finished
+    finished: Status | None = None  # a redelivered job whose item is already DONE/FAILED
     error: Exception | None = None
     download_ms: float = 0.0
+
+    @property
+    def needs_model(self) -> bool:
+        return self.image is not None
 
     @property
     def prediction_id(self) -> str | None:
@@ -123,7 +131,7 @@ class JobProcessor:
                 # from a second answer (tests/reliability/test_faults.py).
                 if message.receive_count > 1:
                     status = self.store.status_of(job.prediction_id)
-                    if status in (DONE, FAILED):
+                    if status is not None and status.finished:
                         prepared.finished = status
                         return prepared
                 started = time.perf_counter()
@@ -194,29 +202,34 @@ class JobProcessor:
             return self._fail(prepared)
 
     def _fail(self, prepared: Prepared) -> Outcome:
-        exc = prepared.error
-        last = prepared.message.receive_count >= self.limits.max_receive_count
+        """A job that failed: retried later, or its failure recorded and told."""
+        failure = self._classify(prepared)
+        if failure is None:
+            return self._retry_later(prepared, "job.retry", "transient failure", prepared.error)
+        return self._record(prepared, failure)
+
+    def _classify(self, prepared: Prepared) -> Failure | None:
+        """The failure to record: the error's own when retrying cannot help, retries
+        exhausted on the last allowed attempt; None when another attempt may succeed."""
+        exc, attempt = prepared.error, prepared.message.receive_count
         if isinstance(exc, PermanentJobError):
-            failure = exc.failure
+            reason = str(exc.failure.reason)
             logger.warning(
-                "permanent failure: %s",
-                failure,
-                extra=event("job.failed", reason=str(failure.reason)),
+                "permanent failure: %s", exc.failure, extra=event("job.failed", reason=reason)
             )
-        elif last:
-            failure = Failure(FailureReason.RETRIES_EXHAUSTED)
-            logger.error(
-                "failed on the last allowed attempt (%s): %s",
-                prepared.message.receive_count,
-                describe(exc),
-                extra=event(
-                    "job.retries_exhausted",
-                    attempt=prepared.message.receive_count,
-                    error=error_code(exc),
-                ),
-            )
-        else:
-            return self._retry_later(prepared, "job.retry", "transient failure", exc)
+            return exc.failure
+        if attempt < self.limits.max_receive_count:
+            return None
+        logger.error(
+            "failed on the last allowed attempt (%s): %s",
+            attempt,
+            describe(exc),
+            extra=event("job.retries_exhausted", attempt=attempt, error=error_code(exc)),
+        )
+        return Failure(FailureReason.RETRIES_EXHAUSTED)
+
+    def _record(self, prepared: Prepared, failure: Failure) -> Outcome:
+        """Record the failure on the item and tell the user (through polybot)."""
         pid = prepared.prediction_id
         if pid is None:
             logger.error(
@@ -231,7 +244,7 @@ class JobProcessor:
             return self._retry_later(
                 prepared, "job.failure_unrecorded", "could not record the failure", store_exc
             )
-        if isinstance(exc, PermanentJobError):
+        if isinstance(prepared.error, PermanentJobError):
             return self._notify(prepared, Outcome.FAILED)
         # Last attempt of a transient failure: the user hears back now, and the message is left
         # to move on to the dead-letter queue, where its alarm tells operators something is off.

@@ -203,7 +203,7 @@ class Worker:
             prepared = self.lookahead.take()
             if prepared is None:
                 return
-            if self._stop and prepared.image is not None:
+            if self._stop and prepared.needs_model:
                 self.keeper.release(prepared.message)  # not started: another worker takes it now
             else:
                 self._finish(self.run_job(prepared))
@@ -233,7 +233,7 @@ class Worker:
         """A prepared job's turn: the model on this thread, then complete() (or settle(), for a
         job that needs no model or whose inference failed) on an I/O thread. The future holds
         the job's outcome."""
-        if prepared.image is None:
+        if not prepared.needs_model:
             return self._pool.submit(self._guarded, self.processor.settle, prepared)
         with log_context(prediction_id=prepared.prediction_id):
             try:

@@ -180,3 +180,13 @@ def test_counts_are_most_frequent_first_then_by_name():
 def test_utc_now_iso_is_utc_with_z():
     stamp = contracts.utc_now_iso()
     assert stamp.endswith("Z") and "T" in stamp
+
+
+def test_statuses_are_stored_as_the_plain_strings_they_always_were():
+    from boto3.dynamodb.types import TypeSerializer
+
+    from common.contracts import Status
+
+    assert [status.value for status in Status] == ["PENDING", "DONE", "FAILED"]
+    assert TypeSerializer().serialize(Status.DONE) == {"S": "DONE"}
+    assert [status.finished for status in Status] == [False, True, True]
