@@ -27,12 +27,12 @@ def main(load=load_detector) -> int:
         logging.getLogger("yolo5").critical("no trusted model: %s", exc)
         return 3
     worker = build_worker(settings, detector)
-    code = worker.work()
+    worker.work()
     if worker.forced:
         # Forced stop: in-flight messages are already released; don't wait for I/O threads.
         logging.shutdown()
-        os._exit(code)
-    return code
+        os._exit(0)
+    return 0
 
 
 if __name__ == "__main__":

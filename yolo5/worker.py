@@ -38,7 +38,12 @@ logger = logging.getLogger(__name__)
 PREFETCH = 2
 # Finishing jobs (upload, record, notify) has threads of its own, and so has the lookahead (a
 # poll and PREFETCH preparations): the next job's download never queues behind uploads.
-IO_THREADS = 4
+# What the two pools buy, measured by make bench in one run (docs/benchmarks.md): the same
+# stages one after another on one thread ran 16.3 photos/s against the worker's 30 on
+# loopback moto, for the same CPU per photo (figure 1: the concurrency costs 0.02 of the
+# model's CPU); under AWS-like latency the overlap matters more (figure 8).
+FINISHING_THREADS = 4
+FINISHING_THREAD_NAME = "finish"  # the prefix of their names (py-spy, tracebacks)
 AHEAD_THREADS = PREFETCH + 1
 MAX_FINISHING = 4
 RECEIVE_BACKOFF_CAP = 30.0
@@ -74,7 +79,9 @@ class Worker:
         self._stop = False
         self._idle = False  # only while the long poll's request is out: see _receive()
         # Threads start lazily, on the first submit.
-        self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")
+        self._finishing_pool = ThreadPoolExecutor(
+            FINISHING_THREADS, thread_name_prefix=FINISHING_THREAD_NAME
+        )
         self._ahead_pool = ThreadPoolExecutor(AHEAD_THREADS, thread_name_prefix="ahead")
         self.lookahead = Lookahead(
             queue=processor.queue,
@@ -94,7 +101,7 @@ class Worker:
     def keeper(self) -> VisibilityKeeper:
         return self.processor.keeper
 
-    def work(self) -> int:
+    def work(self) -> None:
         self.bootstrap()
         self._install_signal_handlers()
         failures = 0
@@ -128,7 +135,6 @@ class Worker:
             )
         finally:
             self.teardown()
-        return 0
 
     def bootstrap(self) -> None:
         self.keeper.start()
@@ -162,7 +168,7 @@ class Worker:
             wait(self._finishing)  # the keeper still extends their messages meanwhile
         self.keeper.stop()
         # After a forced stop don't wait for I/O threads; their messages are released.
-        for pool in (self._ahead_pool, self._pool):
+        for pool in (self._ahead_pool, self._finishing_pool):
             pool.shutdown(wait=not self.forced, cancel_futures=True)
         logger.info(
             "worker stopped%s",
@@ -234,16 +240,18 @@ class Worker:
         job that needs no model or whose inference failed) on an I/O thread. The future holds
         the job's outcome."""
         if not prepared.needs_model:
-            return self._pool.submit(self._guarded, self.processor.settle, prepared)
+            return self._finishing_pool.submit(self._guarded, self.processor.settle, prepared)
         with log_context(prediction_id=prepared.prediction_id):
             try:
                 detection = self.detector.detect(prepared.image)
             except Exception as exc:  # a poison image must not stop the worker
                 logger.exception("inference failed", extra=event("inference.failed"))
                 prepared.error = exc
-                return self._pool.submit(self._guarded, self.processor.settle, prepared)
+                return self._finishing_pool.submit(self._guarded, self.processor.settle, prepared)
         prepared.image = None  # the detection keeps the pixels until it has drawn on them
-        return self._pool.submit(self._guarded, self.processor.complete, prepared, detection)
+        return self._finishing_pool.submit(
+            self._guarded, self.processor.complete, prepared, detection
+        )
 
     def _guarded(self, stage, prepared: Prepared, *args) -> Outcome:
         """Run a finishing stage, then end its message by the outcome, on every path: this is

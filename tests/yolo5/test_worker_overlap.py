@@ -7,7 +7,7 @@ import threading
 from common.contracts import DONE, PENDING
 from tests.yolo5.conftest import FakeDetector, make_processor, make_worker, running
 from yolo5.queue import JobsQueue
-from yolo5.worker import MAX_FINISHING, Worker
+from yolo5.worker import FINISHING_THREAD_NAME, MAX_FINISHING, Worker
 
 
 def gated_worker(aws, results, tmp_path, gate: threading.Event) -> Worker:
@@ -127,5 +127,5 @@ def test_the_annotated_image_is_drawn_off_the_model_thread(
         aws.send(job.to_json())
     run_one_by_one(aws, make_processor(aws, results.url), FakeDetector(), tmp_path)
     assert len(drawn_on) == 2
-    assert all(name.startswith("io") for name in drawn_on), drawn_on
+    assert all(name.startswith(FINISHING_THREAD_NAME) for name in drawn_on), drawn_on
     assert sorted(results.calls) == sorted(j.prediction_id for j in jobs)
