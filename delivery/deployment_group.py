@@ -84,14 +84,25 @@ def ec2_tag_set(tags: list[tuple[str, str]]) -> dict[str, Any]:
     return {"ec2TagSetList": [[{"Key": k, "Value": v, "Type": "KEY_AND_VALUE"}] for k, v in tags]}
 
 
-def fleet_tag_set(props: dict[str, Any], fleet: str) -> dict[str, Any]:
-    """This stack's instances of one fleet: Fleet=<fleet>, Project and Service all match."""
-    return ec2_tag_set(
-        [
-            (props["FleetTagKey"], fleet),
-            ("Project", props["ProjectTag"]),
-            ("Service", props["ServiceTag"]),
-        ]
+def stack_tags(project: str, service: str) -> dict[str, str]:
+    """The tags that tell this stack's polybot instances from any other stack's. Both are
+    required: without Project, a fleet's tags would take in every stack's polybot instances."""
+    for name, value in (("Project", project), ("Service", service)):
+        if not value:
+            raise ValueError(f"the {name} tag value is required to name only this stack's fleet")
+    return {"Project": project, "Service": service}
+
+
+def fleet_tag_set(fleet_key: str, fleet: str, project: str, service: str) -> dict[str, Any]:
+    """This stack's instances of one fleet: Fleet=<fleet>, Project and Service all match. Both
+    the deployment group's original environment (here) and the fleet switch's target
+    (delivery/fleet_switch.py) are named by it."""
+    return ec2_tag_set([(fleet_key, fleet), *stack_tags(project, service).items()])
+
+
+def _fleet_tag_set(props: dict[str, Any], fleet: str) -> dict[str, Any]:
+    return fleet_tag_set(
+        props["FleetTagKey"], fleet, props.get("ProjectTag"), props.get("ServiceTag")
     )
 
 
@@ -137,7 +148,7 @@ def physical_id(props: dict[str, Any]) -> str:
 def create(client, props: dict[str, Any], sleep: Callable[[float], Any] = time.sleep) -> str:
     arguments = {
         "deploymentGroupName": props["DeploymentGroupName"],
-        "ec2TagSet": fleet_tag_set(props, props["OriginalFleet"]),
+        "ec2TagSet": _fleet_tag_set(props, props["OriginalFleet"]),
         **group_settings(props),
     }
     retry_role(lambda: client.create_deployment_group(**arguments), sleep)
@@ -163,7 +174,7 @@ def update(
     drop_tag_filters(client, application, group, info)
     retry_role(
         lambda: client.update_deployment_group(
-            currentDeploymentGroupName=group, ec2TagSet=fleet_tag_set(props, fleet), **settings
+            currentDeploymentGroupName=group, ec2TagSet=_fleet_tag_set(props, fleet), **settings
         ),
         sleep,
     )

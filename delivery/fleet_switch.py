@@ -19,8 +19,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.env import SettingsError, env_bool, env_int, env_opt, env_str
-from delivery.deployment_group import drop_tag_filters, ec2_tag_set
+from common.env import SettingsError, env_bool, env_int, env_str
+from delivery.deployment_group import drop_tag_filters, fleet_tag_set, stack_tags
 from delivery.fleets import Plan, SwitchError, describe_fleet, plan_switch, target_states
 from delivery.webhook import register_via_ssm
 
@@ -39,7 +39,8 @@ class Settings:
     fleet_tag_key: str
     blue: str
     green: str
-    extra_tags: dict[str, str]  # e.g. Service=polybot, Project=<prefix>: only our instances
+    project: str  # this stack's Project and Service tag values: see stack_tags
+    service: str
     bundle_dir: Path
     revision_bucket: str
     revision_key: str
@@ -49,9 +50,6 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        extra = {"Service": env_str("SERVICE_TAG", "polybot", env)}
-        if project := env_opt("PROJECT_TAG", env):
-            extra["Project"] = project
         return cls(
             region=env_str("AWS_REGION", "us-east-1", env),
             application=env_str("CODEDEPLOY_APPLICATION", env=env),
@@ -60,7 +58,8 @@ class Settings:
             fleet_tag_key=env_str("FLEET_TAG_KEY", "Fleet", env),
             blue=env_str("BLUE_FLEET", "blue", env),
             green=env_str("GREEN_FLEET", "green", env),
-            extra_tags=extra,
+            project=env_str("PROJECT_TAG", env=env),
+            service=env_str("SERVICE_TAG", "polybot", env),
             bundle_dir=Path(env_str("BUNDLE_DIR", env=env)),
             revision_bucket=env_str("REVISION_BUCKET", env=env),
             revision_key=env_str("REVISION_KEY", env=env),
@@ -93,9 +92,8 @@ def upload_bundle(s3, bundle_dir: Path, bucket: str, key: str) -> str:
 
 
 def fleet_tags(settings: Settings, fleet: str) -> dict:
-    """The EC2TagSet of one fleet of this stack: Fleet=<fleet> AND every extra tag (Project,
-    Service), one tag group each, so that another stack's Fleet=<fleet> instances are left out."""
-    return ec2_tag_set([(settings.fleet_tag_key, fleet), *sorted(settings.extra_tags.items())])
+    """The EC2TagSet of one fleet of this stack, as the deployment group's resource names it."""
+    return fleet_tag_set(settings.fleet_tag_key, fleet, settings.project, settings.service)
 
 
 def point_original(codedeploy, settings: Settings, fleet: str) -> None:
@@ -141,9 +139,10 @@ def switch(settings: Settings, clients: dict, sleep: Callable = time.sleep) -> s
     """The whole switch; returns the deployment id, raises SwitchError when it must stop."""
     codedeploy, ec2 = clients["codedeploy"], clients["ec2"]
     refuse_if_busy(codedeploy, settings)
+    ours = stack_tags(settings.project, settings.service)
     blue, green = (
-        describe_fleet(ec2, settings.fleet_tag_key, v, settings.extra_tags)
-        for v in (settings.blue, settings.green)
+        describe_fleet(ec2, settings.fleet_tag_key, fleet, ours)
+        for fleet in (settings.blue, settings.green)
     )
     plan: Plan = plan_switch(
         blue, green, target_states(clients["elbv2"], settings.target_group_arn)

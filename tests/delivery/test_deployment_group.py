@@ -338,6 +338,17 @@ def test_no_target_group_is_refused(aws, app_name, cfn_endpoint):
     assert "TargetGroupNames" in body["Reason"]
 
 
+@pytest.mark.parametrize("missing", ["ProjectTag", "ServiceTag"])
+def test_a_group_is_never_named_without_the_stack_tags(aws, app_name, cfn_endpoint, missing):
+    # Fleet=blue alone would take in every stack's blue instances.
+    body = send(cfn_endpoint, aws, "Create", props(app_name, **{missing: ""}))
+
+    assert body["Status"] == "FAILED"
+    assert missing.removesuffix("Tag") in body["Reason"]
+    groups = aws["codedeploy"].list_deployment_groups(applicationName=app_name)
+    assert groups["deploymentGroups"] == []
+
+
 def test_unknown_request_type_is_answered(aws, app_name, cfn_endpoint):
     body = send(cfn_endpoint, aws, "Resize", props(app_name))
 

@@ -422,3 +422,27 @@ def test_main_reports_missing_settings(capsys):
     assert main({"AWS_REGION": "us-east-1"}) == 1
 
     assert "CODEDEPLOY_APPLICATION is required" in capsys.readouterr().err
+
+
+def test_main_refuses_to_run_without_the_project_tag(aws, stack, capsys):
+    # Without it the fleets would be every stack's Service=polybot instances.
+    env = {k: v for k, v in stack["env"].items() if k != "PROJECT_TAG"}
+    register(aws, stack, "blue")
+
+    assert main(env) == 1
+
+    assert "PROJECT_TAG is required" in capsys.readouterr().err
+    listed = aws["codedeploy"].list_deployments(
+        applicationName=stack["app"], deploymentGroupName="bg"
+    )["deployments"]
+    assert listed == []
+    assert originals(aws, stack) == set(stack["fleets"]["blue"])
+
+
+def test_the_switch_names_a_fleet_as_the_deployment_group_resource_does(aws, stack, run):
+    register(aws, stack, "blue")
+
+    deployment_id = run()
+
+    made_by_the_resource = deployment_group.fleet_tag_set("Fleet", "green", PROJECT, "polybot")
+    assert deployment(aws, deployment_id)["targetInstances"]["ec2TagSet"] == made_by_the_resource
