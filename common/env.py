@@ -49,6 +49,11 @@ def env_int(
     return number
 
 
+def env_opt_int(name: str, env: Mapping[str, str] = os.environ) -> int | None:
+    """An integer, or None when unset so that the consumer's own default applies."""
+    return None if _raw(env, name) is None else env_int(name, 0, env)
+
+
 def env_float(name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
     value = _raw(env, name)
     try:

@@ -39,7 +39,7 @@ def stack_name(prefix: str) -> str:
 def deploy_data_stack(
     cloudformation,
     prefix: str,
-    visibility_timeout: int | str | None = None,
+    visibility_timeout: int | None = None,
     max_receive_count: int | None = None,
 ) -> dict[str, str]:
     """The data template as stack `<prefix>-data` (kept if it exists); returns its outputs.

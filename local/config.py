@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.env import env_int, env_opt, env_str
+from common.env import env_int, env_opt_int, env_str
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_TEMPLATE = ROOT / "cloudformation" / "data.yaml"
@@ -33,7 +33,7 @@ class LocalConfig:
     prefix: str
     # Tests shorten the jobs queue's visibility timeout (a data template parameter, >= 30 s)
     # so a killed worker's job comes back quickly; unset keeps the template's default.
-    job_visibility_timeout: str | None = None
+    job_visibility_timeout: int | None = None
 
     @classmethod
     def from_env(cls, env=os.environ) -> LocalConfig:
@@ -44,7 +44,7 @@ class LocalConfig:
             state_dir=Path(env_str("LOCAL_STATE_DIR", str(ROOT / ".cache" / "local"), env=env)),
             region=env_str("AWS_REGION", "us-east-1", env=env),
             prefix=env_str("LOCAL_PREFIX", "polybot-local", env=env),
-            job_visibility_timeout=env_opt("LOCAL_JOB_VISIBILITY_TIMEOUT", env),
+            job_visibility_timeout=env_opt_int("LOCAL_JOB_VISIBILITY_TIMEOUT", env),
         )
 
     @property

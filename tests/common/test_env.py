@@ -6,6 +6,7 @@ from common.env import (
     env_float,
     env_int,
     env_opt,
+    env_opt_int,
     env_str,
     env_version,
 )
@@ -27,6 +28,13 @@ def test_int_bounds_and_garbage():
         env_int("N", 3, env={"N": "11"}, lo=1, hi=10)
     with pytest.raises(SettingsError, match="integer"):
         env_int("N", 3, env={"N": "seven"})
+
+
+def test_optional_int_is_none_when_unset_and_an_int_when_set():
+    assert env_opt_int("N", env={"N": " "}) is None
+    assert env_opt_int("N", env={"N": "30"}) == 30
+    with pytest.raises(SettingsError, match="N must be an integer"):
+        env_opt_int("N", env={"N": "30s"})
 
 
 def test_float_and_bool():
