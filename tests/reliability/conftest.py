@@ -1,8 +1,8 @@
 """Shared by the reliability suites: where observed outcomes are recorded for docs/reliability.md.
 
 Each case appends one JSON line (case, observed) to $RELIABILITY_OBSERVED (default:
-artifacts/reliability-observed.jsonl), so the table in docs/reliability.md is filled from a
-real run rather than from memory.
+OBSERVED, below), so the table in docs/reliability.md is filled from a real run rather than
+from memory.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import pytest
 
 from local.config import ROOT
 
+OBSERVED = ROOT / "artifacts" / "reliability.jsonl"
+
 
 @pytest.fixture(scope="session")
 def observe():
-    path = os.environ.get("RELIABILITY_OBSERVED", str(ROOT / "artifacts" / "reliability.jsonl"))
+    path = os.environ.get("RELIABILITY_OBSERVED", str(OBSERVED))
 
     def record(case: str, **observed) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
