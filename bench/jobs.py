@@ -77,10 +77,10 @@ def bound_to(session, url: str):
     """A session-like object whose clients and resources all talk to `url` (a moto server)."""
 
     class _Bound:
-        def client(self, name):
-            return session.client(name, endpoint_url=url)
+        def client(self, name, **kwargs):
+            return session.client(name, endpoint_url=url, **kwargs)
 
-        def resource(self, name):
-            return session.resource(name, endpoint_url=url)
+        def resource(self, name, **kwargs):
+            return session.resource(name, endpoint_url=url, **kwargs)
 
     return _Bound()

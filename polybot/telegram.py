@@ -15,7 +15,6 @@ Why it exists:
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ import requests
 import telebot
 from telebot import apihelper, types
 
+from common.backoff import Backoff
 from common.contracts import RESULTS_BUDGET_SECONDS
 from common.jsonlog import event
 
@@ -227,8 +227,7 @@ class TelegramClient:
             if not isinstance(error, TelegramUnavailable) or attempt == self.attempts:
                 raise error from None
             if wait is None:
-                wait = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                wait *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+                wait = Backoff(self.base_delay, self.max_delay).delay(attempt)
             spent = max(waited, self._clock() - started)  # sleeps alone, when sleep is a fake
             if spent + wait > self.max_wait:
                 raise TelegramUnavailable(method, f"{error.reason}; retry budget spent") from None

@@ -2,21 +2,21 @@
 
 polybot answers 200 when the user has (now or before) been answered, 400/404 when the id is
 bad or unknown (retrying cannot help), 409 when the item is not finished yet and 5xx when it
-is briefly unable to; those and network errors are retried with capped exponential backoff and
-full jitter, a bounded number of times.
+is briefly unable to; those and network errors are retried a bounded number of times, waiting
+by common/backoff.py's schedule.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 
 import requests
 
+from common.backoff import Backoff
 from common.contracts import RESULTS_BUDGET_SECONDS
 from common.jsonlog import event
 
@@ -84,8 +84,7 @@ class ResultsNotifier:
                     ),
                 )
             if attempt < self.attempts:
-                cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                self._sleep(random.uniform(0, cap))  # noqa: S311 - jitter  # nosec B311
+                self._sleep(Backoff(self.base_delay, self.max_delay).delay(attempt))
         return Notified.UNAVAILABLE
 
     def _session(self) -> requests.Session:

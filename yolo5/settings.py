@@ -23,6 +23,7 @@ MIB = 1024 * 1024
 # torch: the checkpoint itself through yolov5's AutoShape (the reference the tests compare to).
 BACKENDS = ("onnx", "torch")
 # A liveness stamp, not a secret: a predictable path is what the HEALTHCHECK needs.
+MAX_WAIT_SECONDS = 20  # SQS's longest ReceiveMessage long poll
 DEFAULT_HEALTH_FILE = "/tmp/yolo5.health"  # noqa: S108  # nosec B108
 
 
@@ -48,7 +49,7 @@ class Settings:
     # worker on 2 cores (docs/capacity.md); 0 lets the runtime take one per core.
     threads: int = 1
     batch_size: int = 1
-    wait_seconds: int = 20
+    wait_seconds: int = MAX_WAIT_SECONDS
     max_receive_count: int = 3
     health_file: Path = Path(DEFAULT_HEALTH_FILE)
     max_image_bytes: int = 20 * MIB
@@ -81,7 +82,9 @@ class Settings:
             iou=env_float("YOLO_IOU", cls.iou, env),
             threads=env_int("YOLO_THREADS", cls.threads, env, lo=0, hi=256),
             batch_size=env_int("WORKER_BATCH_SIZE", cls.batch_size, env, lo=1, hi=10),
-            wait_seconds=env_int("WORKER_WAIT_SECONDS", cls.wait_seconds, env, lo=0, hi=20),
+            wait_seconds=env_int(
+                "WORKER_WAIT_SECONDS", cls.wait_seconds, env, lo=0, hi=MAX_WAIT_SECONDS
+            ),
             max_receive_count=env_int(
                 "MAX_RECEIVE_COUNT", cls.max_receive_count, env, lo=1, hi=1000
             ),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.backoff import Backoff
 from common.jsonlog import event, log_context
 from yolo5.backends import ObjectDetector
 from yolo5.lookahead import Lookahead
@@ -46,7 +47,7 @@ FINISHING_THREADS = 4
 FINISHING_THREAD_NAME = "finish"  # the prefix of their names (py-spy, tracebacks)
 AHEAD_THREADS = PREFETCH + 1
 MAX_FINISHING = 4
-RECEIVE_BACKOFF_CAP = 30.0
+RECEIVE_BACKOFF = Backoff(base=2.0, cap=30.0)  # SQS unreachable: up to half a minute apart
 
 
 class StopRequested(BaseException):  # botocore catches Exception inside its HTTP send
@@ -114,7 +115,7 @@ class Worker:
                     break
                 except (ClientError, BotoCoreError) as exc:
                     failures += 1
-                    delay = min(RECEIVE_BACKOFF_CAP, 2.0**failures)
+                    delay = RECEIVE_BACKOFF.delay(failures)
                     logger.warning(
                         "receive failed (%s); retrying in %.0fs",
                         exc,
