@@ -4,15 +4,19 @@ Exactly-once design (why it is safe to receive the same update twice, even concu
 - The prediction id is derived from (chat_id, message_id), so every delivery of one message
   maps to the same id, S3 key and item.
 - The original is stored with If-None-Match: * (never overwritten); the item is created with a
-  conditional put that also takes a short "queue claim". Only the claim holder sends the SQS
-  job; it then sets `queued_at` and drops the claim. A concurrent duplicate finds the live claim
-  and answers 200 without doing anything.
+  conditional put that also takes a "queue claim", a lease of CLAIM_LEASE_SECONDS. The claim
+  holder sends the SQS job, then sets `queued_at` and drops the claim. A duplicate that finds
+  a live claim (or `queued_at`) answers 200 without doing anything; one that finds an expired
+  claim and no `queued_at` takes it over and sends the job itself.
 - A transient AWS failure before the job is sent makes the webhook answer 503, so Telegram
   redelivers; the claim is released first, so the redelivery finds an item without
   `queued_at`, takes the claim and finishes the job (reusing the stored original). If even the
   release fails, the claim expires after CLAIM_LEASE_SECONDS and a later redelivery finishes.
 - Once the job is sent the answer is 200 whatever happens next (a failed `queued_at` write or
-  reply): a redelivery must not send a second job.
+  reply), so Telegram has no cause to redeliver. Should a redelivery come anyway, `queued_at`
+  stops a second job; without it (its write failed) the claim stops one only until it expires.
+  A second job is harmless: the worker finishes an item once (conditional write) and /results
+  answers once (the notified_at claim).
 """
 
 from __future__ import annotations
@@ -208,7 +212,9 @@ def _send_job(clients: Clients, settings: Settings, ref: PhotoRef, pid: str, key
     try:
         predictions.mark_queued(clients.table, pid)
     except AWS_ERRORS as exc:
-        # The job is out; the live claim still stops a second one, so this is only bookkeeping.
+        # The job is out, and the claim left on the item stops a second one until it expires;
+        # past that a redelivery would send another, which the worker and /results make harmless
+        # (see the module docstring).
         log.error(
             "job sent but queued_at not recorded: %s", exc, extra=event("job.queued_at_unrecorded")
         )
