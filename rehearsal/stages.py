@@ -13,7 +13,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -464,9 +463,3 @@ def env_of_repo(base=os.environ) -> dict[str, str]:
     env = {k: v for k, v in base.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = str(ROOT)
     return env
-
-
-def timed(fn, *args, **kwargs):
-    started = time.monotonic()
-    value = fn(*args, **kwargs)
-    return value, time.monotonic() - started
