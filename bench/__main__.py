@@ -228,9 +228,9 @@ def _model_figures(only, plan, weights, photos, args) -> dict:
     from bench.rig import WorkerRig
     from bench.stages import SingleThreadedStages
     from yolo5.backends import exported
-    from yolo5.detector import Detector
     from yolo5.images import decode_rgb
     from yolo5.onnx_detector import OnnxDetector
+    from yolo5.torch_detector import Detector
     from yolo5.weights import Source
 
     threads = args.threads

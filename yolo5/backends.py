@@ -11,9 +11,10 @@ from typing import Protocol
 import numpy as np
 
 from common.jsonlog import event
-from yolo5.detector import Detection, Detector
+from yolo5.detection import Detection
 from yolo5.onnx_detector import OnnxDetector, verified
 from yolo5.settings import Settings
+from yolo5.torch_detector import Detector
 from yolo5.weights import WeightsError, sha256_of
 
 logger = logging.getLogger(__name__)

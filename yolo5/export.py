@@ -38,7 +38,7 @@ def export(weights: Path, out: Path) -> Path:
     """Write the ONNX model of a verified checkpoint to `out`, then its sha256 sidecar."""
     import onnx
 
-    from yolo5.detector import load_model
+    from yolo5.torch_detector import load_model
 
     torch, model = load_model(weights)
     head = model.model[-1]

@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 
 from common.jsonlog import event
-from yolo5.detector import (
+from yolo5.detection import (
     BaseDetector,
     Detection,
-    _cpu_ms_since,
-    _hwc_safe,
-    _ms_since,
+    cpu_ms_since,
     detection_from,
+    hwc_safe,
+    ms_since,
 )
 from yolo5.weights import WeightsError
 
@@ -73,16 +73,16 @@ class OnnxDetector(BaseDetector):
         logger.info(
             "model loaded from %s",
             model.name,
-            extra=event("model.loaded", file=model.name, timings={"load_ms": _ms_since(started)}),
+            extra=event("model.loaded", file=model.name, timings={"load_ms": ms_since(started)}),
         )
 
     def detect(self, rgb: np.ndarray) -> Detection:
         started, cpu = time.perf_counter(), time.thread_time()
-        image = _hwc_safe(rgb)  # the torch backend's shape, so both see the same pixels
+        image = hwc_safe(rgb)  # the torch backend's shape, so both see the same pixels
         batch, inference_shape = letterbox(image, self.img_size, self._stride)
         outputs = self._session.run(None, {"images": batch})
         rows = self._rows(outputs, inference_shape, image.shape[:2])
-        return detection_from(rows, self.names, rgb, _ms_since(started), _cpu_ms_since(cpu))
+        return detection_from(rows, self.names, rgb, ms_since(started), cpu_ms_since(cpu))
 
     def _rows(self, outputs, inference_shape, photo_shape) -> list[list[float]]:
         """[x1, y1, x2, y2, confidence, class] in the photo's pixels, best first."""

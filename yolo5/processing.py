@@ -32,7 +32,7 @@ from common.contracts import (
     predicted_key,
 )
 from common.jsonlog import event, log_context
-from yolo5.detector import Detection
+from yolo5.detection import Detection, ms_since
 from yolo5.errors import PermanentJobError, describe, error_code
 from yolo5.images import decode_rgb
 from yolo5.notifier import Notified, ResultsNotifier
@@ -136,7 +136,7 @@ class JobProcessor:
                         return prepared
                 started = time.perf_counter()
                 data = self._download(job)
-                prepared.download_ms = _ms_since(started)
+                prepared.download_ms = ms_since(started)
                 prepared.image = decode_rgb(
                     data, self.limits.max_image_bytes, self.limits.max_image_pixels
                 )
@@ -172,7 +172,7 @@ class JobProcessor:
                     "download_ms": prepared.download_ms,
                     "inference_ms": detection.inference_ms,
                     "inference_cpu_ms": detection.inference_cpu_ms,
-                    "upload_ms": _ms_since(started),
+                    "upload_ms": ms_since(started),
                 }
                 logger.info(
                     "prediction %s: %s",
@@ -270,7 +270,7 @@ class JobProcessor:
             extra=event(
                 "polybot.notified",
                 notified=notified.value,
-                timings={"notify_ms": _ms_since(started)},
+                timings={"notify_ms": ms_since(started)},
             ),
         )
         if notified is Notified.UNAVAILABLE:
@@ -301,7 +301,3 @@ def _id_in(body: str) -> str | None:
         return None
     pid = data.get("prediction_id") if isinstance(data, dict) else None
     return pid if is_prediction_id(pid) else None
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

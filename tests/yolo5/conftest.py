@@ -18,7 +18,7 @@ from common.contracts import Job, WorkerBuild, original_key, pending_item, utc_n
 from local import bootstrap
 from tests.support.images import real_weights, sample_image
 from tests.support.servers import serve_wsgi
-from yolo5.detector import Detection
+from yolo5.detection import Detection
 from yolo5.notifier import ResultsNotifier
 from yolo5.processing import JobProcessor, Limits
 from yolo5.queue import JobsQueue
@@ -196,7 +196,7 @@ def bus_bytes() -> bytes:
 @pytest.fixture(scope="session")
 def real_detector():
     """The real YOLOv5n, loaded once for the whole session (it is slow on a shared CPU)."""
-    from yolo5.detector import Detector
+    from yolo5.torch_detector import Detector
 
     detector = Detector(real_weights(), "yolov5n")
     detector.warm_up()

@@ -10,10 +10,10 @@ from PIL import Image
 
 from tests.support.images import real_weights, sample_image
 from yolo5.backends import load_detector, onnx_model
-from yolo5.detector import Detector
 from yolo5.images import decode_rgb
 from yolo5.onnx_detector import OnnxDetector
 from yolo5.settings import Settings
+from yolo5.torch_detector import Detector
 
 pytestmark = pytest.mark.slow
 

@@ -45,7 +45,7 @@ def test_annotated_jpeg_decodes_at_the_original_size(real_detector):
 def test_model_is_loaded_once_and_reused(monkeypatch):
     import torch
 
-    from yolo5.detector import Detector
+    from yolo5.torch_detector import Detector
 
     loads = []
     real_load = torch.load

@@ -16,7 +16,7 @@ RNG = np.random.default_rng(7)
 @pytest.fixture(scope="module", autouse=True)
 def contained_yolov5():
     """Import yolov5 the way the torch backend does, with ultralytics' patches undone."""
-    from yolo5.detector import _import_yolov5
+    from yolo5.torch_detector import _import_yolov5
 
     _import_yolov5()
 

@@ -63,7 +63,7 @@ def test_the_real_checkpoint_verifies():
 
 
 def test_unknown_checkpoint_is_refused_before_unpickling(malicious_checkpoint):
-    from yolo5.detector import Detector
+    from yolo5.torch_detector import Detector
 
     checkpoint, marker = malicious_checkpoint
     with pytest.raises(WeightsError, match="not on the pinned allow-list"):

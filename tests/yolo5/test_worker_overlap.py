@@ -112,16 +112,16 @@ def test_the_next_job_is_received_and_decoded_while_the_model_runs(
 def test_the_annotated_image_is_drawn_off_the_model_thread(
     aws, results, bus_bytes, tmp_path, monkeypatch
 ):
-    import yolo5.detector
+    import yolo5.detection
 
     drawn_on: list[str] = []
-    draw = yolo5.detector.annotated_jpeg
+    draw = yolo5.detection.annotated_jpeg
 
     def recording_draw(rgb, labels):
         drawn_on.append(threading.current_thread().name)
         return draw(rgb, labels)
 
-    monkeypatch.setattr(yolo5.detector, "annotated_jpeg", recording_draw)
+    monkeypatch.setattr(yolo5.detection, "annotated_jpeg", recording_draw)
     jobs = [aws.put_photo(bus_bytes) for _ in range(2)]
     for job in jobs:
         aws.send(job.to_json())
