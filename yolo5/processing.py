@@ -22,6 +22,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.contracts import (
+    MISSING_OBJECT_CODES,
     Failure,
     FailureReason,
     InvalidJob,
@@ -41,8 +42,6 @@ from yolo5.store import PredictionStore
 from yolo5.visibility import VisibilityKeeper
 
 logger = logging.getLogger(__name__)
-
-_MISSING = ("NoSuchKey", "404", "NotFound")
 
 
 class Outcome(StrEnum):
@@ -88,9 +87,13 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Limits:
+    """What a job may be given before it fails for good."""
+
     max_image_bytes: int
     max_image_pixels: int
-    max_receive_count: int
+    # The jobs queue's RedrivePolicy maxReceiveCount, read from the queue at start-up: the
+    # attempt that reaches it is the last before SQS dead-letters the message.
+    attempts_before_dead_letter: int
 
 
 class JobProcessor:
@@ -218,7 +221,7 @@ class JobProcessor:
                 "permanent failure: %s", exc.failure, extra=event("job.failed", reason=reason)
             )
             return exc.failure
-        if attempt < self.limits.max_receive_count:
+        if attempt < self.limits.attempts_before_dead_letter:
             return None
         logger.error(
             "failed on the last allowed attempt (%s): %s",
@@ -283,7 +286,7 @@ class JobProcessor:
         try:
             response = self.s3.get_object(Bucket=job.bucket, Key=job.image_key)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _MISSING:
+            if exc.response["Error"]["Code"] in MISSING_OBJECT_CODES:
                 raise PermanentJobError(FailureReason.GONE) from None
             raise  # anything but a PermanentJobError is retried: _fail()
         body = response["Body"]

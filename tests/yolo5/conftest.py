@@ -142,7 +142,7 @@ def make_processor(
     options = {
         "max_image_bytes": 5_000_000,
         "max_image_pixels": 20_000_000,
-        "max_receive_count": MAX_RECEIVE,
+        "attempts_before_dead_letter": MAX_RECEIVE,
         **limits,
     }
     return JobProcessor(
