@@ -39,6 +39,8 @@ GONE = {"DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistExceptio
 # just created is not visible to it yet. Only that code is retried, a few times with a capped
 # backoff: waits of 2+4+8+16+16 = 46 s at most, well inside the function's 120 s timeout
 # (pipeline.yaml), which must leave room for the API calls and the answer to CloudFormation.
+# Its own schedule, not common/backoff.py's: the Lambda package is delivery/ alone, so this
+# module imports nothing from common/ (tests/delivery/test_lambda_package.py).
 ROLE_NOT_READY = "InvalidRoleException"
 ROLE_ATTEMPTS = 6
 ROLE_FIRST_WAIT_S = 2.0
