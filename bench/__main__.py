@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -71,7 +72,7 @@ def durations(quick: bool, reps: int | None) -> dict:
     return plan
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short durations (development)")
     parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="figures to run, e.g. 1,2")
@@ -90,7 +91,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--note", help="a line for the report (e.g. 'machine was shared')")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     only = {int(x) for x in args.only.split(",") if x.strip()}
     plan = durations(args.quick, args.reps)
     if args.seconds:
@@ -109,95 +114,146 @@ def main(argv=None) -> int:
     load = psutil.getloadavg()[0]
     started = time.monotonic()
     results = run_figures(only, plan, weights, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    from bench import plots, report
-
-    if "fig3" in results:
-        plots.load_curve(results["fig3"], args.out / "bench-load.png")
-    if "fig7" in results:
-        plots.backlog(results["fig7"], args.out / "bench-backlog.png")
     meta = {"quick": args.quick, "weights": weights.name, "load": load, "note": args.note}
-    text = report.render(results, meta)
-    (args.out / "benchmarks.md").write_text(text)
-    print(text)
+    _write(results, meta, args.out)
     print(f"bench: {time.monotonic() - started:.0f} s; wrote {args.out / 'benchmarks.md'}")
     return 0
 
 
+def _write(results: dict, meta: dict, out: Path) -> None:
+    """docs/benchmarks.md and its plots (the profiles are written by the figures)."""
+    from bench import plots, report
+
+    out.mkdir(parents=True, exist_ok=True)
+    if "fig3" in results:
+        plots.load_curve(results["fig3"], out / "bench-load.png")
+    if "fig7" in results:
+        plots.backlog(results["fig7"], out / "bench-backlog.png")
+    text = report.render(results, meta)
+    (out / "benchmarks.md").write_text(text)
+    print(text)
+
+
+@dataclass
+class Run:
+    """One `make bench` run: what was asked, and what it has found so far."""
+
+    only: set[int]
+    plan: dict
+    weights: Path
+    args: argparse.Namespace
+    photos: list[bytes]
+    results: dict = field(default_factory=dict)
+    worker_peaks: list[float] = field(default_factory=list)  # MiB, one per figure that saw one
+    polybot_peaks: list[float] = field(default_factory=list)
+
+
 def run_figures(only: set[int], plan: dict, weights: Path, args) -> dict:
     photos = [sample_image(n).read_bytes() for n in ("bus.jpg", "zidane.jpg")]
-    results: dict = {}
-    worker_peaks, polybot_peaks = [], []
-    if only & {1, 2}:
-        results.update(_model_figures(only, plan, weights, photos, args))
-        worker_peaks.append(results.pop("worker_peak_mib"))
-    if 5 in only:
-        from bench import scaleout
-
-        print("fig 5: scale-out on one machine")
-        results["fig5"] = scaleout.run(
-            weights, photos, plan["scale_count"], plan["scale_reps"], args.batch
-        )
-        worker_peaks.append(results["fig5"]["worker_peak_mib"])
-    if only & {3, 6}:
-        from bench import ingest
-
-        print("fig 3: ingest (polybot alone)")
-        with local_stack(_stack_dir(), workers=0) as running:
-            results["fig3"] = ingest.run(
-                running,
-                photos,
-                plan["sweep"],
-                plan["sweep_s"],
-                args.rate,
-                plan["seconds"],
-                args.out / "profile-polybot.svg",
-            )
-        polybot_peaks.append(results["fig3"]["polybot_peak_mib"])
-    if only & {4, 7}:
-        from bench import backlog, latency
-
-        with local_stack(
-            _stack_dir(),
-            workers=1,
-            weights=weights,
-            WORKER_BATCH_SIZE=str(args.batch),
-            YOLO_THREADS=str(args.threads),
-        ) as running:
-            running.wait_workers_ready(timeout=READY_TIMEOUT)  # the model warm, not just polybot
-            if 4 in only:
-                print("fig 4: end-to-end overhead at light load")
-                results["fig4"] = latency.run(running, photos, plan["light"])
-            if 7 in only:
-                print(f"fig 7: backlog at {args.rate}/s for {plan['backlog_s']} s, one worker")
-                results["fig7"] = backlog.run(
-                    running, photos, args.rate, plan["backlog_s"], timeout=900
-                )
-                worker_peaks.append(results["fig7"]["worker_peak_mib"])
-                polybot_peaks.append(results["fig7"]["polybot_peak_mib"])
-    if 8 in only:
-        from bench import sidebyside
-
-        print("fig 8: the worker under AWS-like latency, its AWS calls and its profile")
-        with _worker_sources(args.compare) as sources:
-            results["fig8"] = sidebyside.run(
-                weights, photos, plan["count"], plan["reps"], sources, args
-            )
-    if 9 in only:
-        from bench import wholepath
-
-        print("fig 9: AWS calls per photo on the whole path, per process")
-        results["fig9"] = wholepath.run(_stack_dir(), weights, photos, plan["whole"])
-    if 6 in only and worker_peaks and polybot_peaks:
-        worker, polybot = max(worker_peaks), max(polybot_peaks)
-        results["fig6"] = {
+    run = Run(only, plan, weights, args, photos)
+    for figures, step in _STEPS:
+        if only & figures:
+            step(run)
+    if 6 in only and run.worker_peaks and run.polybot_peaks:
+        worker, polybot = max(run.worker_peaks), max(run.polybot_peaks)
+        run.results["fig6"] = {
             "worker": worker,
             "polybot": polybot,
             "worker_ok": worker <= WORKER_RSS_GOAL_MB * MB,
             "polybot_ok": polybot <= 300 * MB,
             "ok": worker <= WORKER_RSS_GOAL_MB * MB and polybot <= 300 * MB,
         }
-    return results
+    return run.results
+
+
+def _model_step(run: Run) -> None:
+    run.results.update(_model_figures(run.only, run.plan, run.weights, run.photos, run.args))
+    run.worker_peaks.append(run.results.pop("worker_peak_mib"))
+
+
+def _scaleout_step(run: Run) -> None:
+    from bench import scaleout
+
+    print("fig 5: scale-out on one machine")
+    plan = run.plan
+    found = scaleout.run(
+        run.weights, run.photos, plan["scale_count"], plan["scale_reps"], run.args.batch
+    )
+    run.results["fig5"] = found
+    run.worker_peaks.append(found["worker_peak_mib"])
+
+
+def _ingest_step(run: Run) -> None:
+    from bench import ingest
+
+    print("fig 3: ingest (polybot alone)")
+    plan, args = run.plan, run.args
+    with local_stack(_stack_dir(), workers=0) as running:
+        found = ingest.run(
+            running,
+            run.photos,
+            plan["sweep"],
+            plan["sweep_s"],
+            args.rate,
+            plan["seconds"],
+            args.out / "profile-polybot.svg",
+        )
+    run.results["fig3"] = found
+    run.polybot_peaks.append(found["polybot_peak_mib"])
+
+
+def _stack_step(run: Run) -> None:
+    from bench import backlog, latency
+
+    plan, args = run.plan, run.args
+    with local_stack(
+        _stack_dir(),
+        workers=1,
+        weights=run.weights,
+        WORKER_BATCH_SIZE=str(args.batch),
+        YOLO_THREADS=str(args.threads),
+    ) as running:
+        running.wait_workers_ready(timeout=READY_TIMEOUT)  # the model warm, not just polybot
+        if 4 in run.only:
+            print("fig 4: end-to-end overhead at light load")
+            run.results["fig4"] = latency.run(running, run.photos, plan["light"])
+        if 7 in run.only:
+            print(f"fig 7: backlog at {args.rate}/s for {plan['backlog_s']} s, one worker")
+            found = backlog.run(running, run.photos, args.rate, plan["backlog_s"], timeout=900)
+            run.results["fig7"] = found
+            run.worker_peaks.append(found["worker_peak_mib"])
+            run.polybot_peaks.append(found["polybot_peak_mib"])
+
+
+def _sidebyside_step(run: Run) -> None:
+    from bench import sidebyside
+
+    print("fig 8: the worker under AWS-like latency, its AWS calls and its profile")
+    plan = run.plan
+    with _worker_sources(run.args.compare) as sources:
+        run.results["fig8"] = sidebyside.run(
+            run.weights, run.photos, plan["count"], plan["reps"], sources, run.args
+        )
+
+
+def _wholepath_step(run: Run) -> None:
+    from bench import wholepath
+
+    print("fig 9: AWS calls per photo on the whole path, per process")
+    found = wholepath.run(_stack_dir(), run.weights, run.photos, run.plan["whole"])
+    run.results["fig9"] = found
+
+
+# In this order: the worker on its own rigs, polybot alone, the whole stack, then the new
+# side-by-side and call counts. Memory (6) is the peak over the steps that sampled it.
+_STEPS = (
+    ({1, 2}, _model_step),
+    ({5}, _scaleout_step),
+    ({3, 6}, _ingest_step),
+    ({4, 7}, _stack_step),
+    ({8}, _sidebyside_step),
+    ({9}, _wholepath_step),
+)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
 
 import numpy as np
@@ -28,7 +29,6 @@ from common.jsonlog import read_records
 from local.harness import process_tree
 
 GOAL = 2.0  # the worker (ONNX backend) ÷ the torch model called directly
-RATE_GOAL = 20.0  # photos/s of one worker on these 2 cores, with the moto server beside it
 OUTSIDE_GOAL_RATIO = 0.5  # the worker's CPU per image outside the model ÷ the model's
 CONCURRENCY_GOAL_RATIO = 0.05  # (real worker − single-threaded stages) CPU ÷ the model's
 
@@ -45,63 +45,74 @@ def direct_rate(detect: Callable[[np.ndarray], object], arrays, count: int) -> t
 def run(reference, onnx, arrays, rig, stages, photos: list[bytes], count: int, reps: int) -> dict:
     """`reference` is the torch Detector, `onnx` the OnnxDetector the worker also runs,
     `stages` a bench.stages.SingleThreadedStages on the same rig."""
-    torch_direct, onnx_direct, onnx_cpu, worker, wall = [], [], [], [], []
-    model_in_worker, single = [], []
     groups = {
         "yolo5 worker": rig.pids,
         "moto server": lambda: [p for p in process_tree(os.getpid()) if _is_moto(p)],
     }
-    cpu_ms: dict[str, list[float]] = {name: [] for name in groups}
+    found: dict[str, list] = defaultdict(list)  # one value per repetition, by name
     for rep in range(reps):
-        rate, _ = direct_rate(lambda a: reference._model(a, size=reference.img_size), arrays, count)
-        torch_direct.append(rate)
-        rate, cpu_per_image = direct_rate(onnx.detect, arrays, count)
-        onnx_direct.append(rate)
-        onnx_cpu.append(cpu_per_image)
-        offsets = [path.stat().st_size for path in rig.log_paths()]
-        with CpuMeter(groups) as cpu:
-            measured = rig.throughput(photos, count)
-        for name, seconds in cpu.seconds.items():
-            cpu_ms[name].append(seconds * 1000 / count)
-        model_in_worker.append(_model_cpu_ms(rig.log_paths(), offsets))
-        worker.append(measured["steady"])
-        wall.append(measured["wall"])
-        single.append(stages.run(photos, count))
+        for name, value in _one_rep(reference, onnx, arrays, rig, stages, photos, count, groups):
+            found[name].append(value)
         print(
-            f"  fig1 rep {rep + 1}: torch {torch_direct[-1]:.2f}/s, onnx {onnx_direct[-1]:.2f}/s, "
-            f"worker {worker[-1]:.2f}/s, {cpu_ms['yolo5 worker'][-1]:.0f} ms CPU/image "
-            f"(model {model_in_worker[-1]:.0f}); one thread {single[-1]['cpu_ms']:.0f} ms/image"
+            f"  fig1 rep {rep + 1}: torch {found['torch'][-1]:.2f}/s, "
+            f"onnx {found['onnx'][-1]:.2f}/s, worker {found['worker'][-1]:.2f}/s, "
+            f"{found['yolo5 worker'][-1]:.0f} ms CPU/image (model {found['in_worker'][-1]:.0f}); "
+            f"one thread {found['single'][-1]['cpu_ms']:.0f} ms/image"
         )
-    ratio = ratios(worker, torch_direct)
-    worker_cpu = cpu_ms["yolo5 worker"]
-    outside = Summary.of([w - m for w, m in zip(worker_cpu, onnx_cpu, strict=True)])
-    outside_ratio = Summary.of([(w - m) / m for w, m in zip(worker_cpu, onnx_cpu, strict=True)])
-    single_cpu = [s["cpu_ms"] for s in single]
+    return _summary(found, count, list(groups))
+
+
+def _one_rep(reference, onnx, arrays, rig, stages, photos, count, groups):
+    """(name, value) pairs of one repetition: each side in turn, on the same photos."""
+    rate, _ = direct_rate(lambda a: reference._model(a, size=reference.img_size), arrays, count)
+    yield "torch", rate
+    rate, cpu_per_image = direct_rate(onnx.detect, arrays, count)
+    yield "onnx", rate
+    yield "onnx_cpu", cpu_per_image
+    offsets = [path.stat().st_size for path in rig.log_paths()]
+    with CpuMeter(groups) as cpu:
+        measured = rig.throughput(photos, count)
+    for name, seconds in cpu.seconds.items():
+        yield name, seconds * 1000 / count
+    yield "in_worker", _model_cpu_ms(rig.log_paths(), offsets)
+    yield "worker", measured["steady"]
+    yield "wall", measured["wall"]
+    yield "single", stages.run(photos, count)
+
+
+def _summary(found: dict[str, list], count: int, groups: list[str]) -> dict:
+    worker_cpu, model = found["yolo5 worker"], found["onnx_cpu"]
+    single = [s["cpu_ms"] for s in found["single"]]
+    outside_ratio = Summary.of([(w - m) / m for w, m in zip(worker_cpu, model, strict=True)])
     concurrency = Summary.of(
-        [(w - s) / m for w, s, m in zip(worker_cpu, single_cpu, onnx_cpu, strict=True)]
+        [(w - s) / m for w, s, m in zip(worker_cpu, single, model, strict=True)]
     )
-    rate = Summary.of(worker)
+    ratio = ratios(found["worker"], found["torch"])
     return {
         "outside_ratio": outside_ratio,
         "outside_ok": outside_ratio.median <= OUTSIDE_GOAL_RATIO,
-        "model_in_worker_ms": Summary.of(model_in_worker),
-        "single_cpu_ms": Summary.of(single_cpu),
-        "single_model_ms": Summary.of([s["model_cpu_ms"] for s in single]),
-        "single_rate": Summary.of([s["rate"] for s in single]),
-        "concurrency_ms": Summary.of([w - s for w, s in zip(worker_cpu, single_cpu, strict=True)]),
+        "outside_ms": Summary.of([w - m for w, m in zip(worker_cpu, model, strict=True)]),
+        "model_in_worker_ms": Summary.of(found["in_worker"]),
+        "single_cpu_ms": Summary.of(single),
+        "single_model_ms": Summary.of([s["model_cpu_ms"] for s in found["single"]]),
+        "single_rate": Summary.of([s["rate"] for s in found["single"]]),
+        "single_stages_ms": {
+            name: Summary.of([s["stages_ms"][name] for s in found["single"]])
+            for name in found["single"][0]["stages_ms"]
+        },
+        "concurrency_ms": Summary.of([w - s for w, s in zip(worker_cpu, single, strict=True)]),
         "concurrency_ratio": concurrency,
         "concurrency_ok": concurrency.median <= CONCURRENCY_GOAL_RATIO,
-        "direct": Summary.of(torch_direct),
-        "onnx_direct": Summary.of(onnx_direct),
-        "onnx_cpu_ms": Summary.of(onnx_cpu),
-        "worker": rate,
-        "worker_wall": Summary.of(wall),
+        "direct": Summary.of(found["torch"]),
+        "onnx_direct": Summary.of(found["onnx"]),
+        "onnx_cpu_ms": Summary.of(model),
+        "worker": Summary.of(found["worker"]),
+        "worker_wall": Summary.of(found["wall"]),
         "ratio": ratio,
-        "ratio_onnx": ratios(worker, onnx_direct),
-        "outside_ms": outside,
+        "ratio_onnx": ratios(found["worker"], found["onnx"]),
         "ok": ratio.median >= GOAL,
         "count": count,
-        "cpu_ms_per_image": {name: Summary.of(v) for name, v in cpu_ms.items()},
+        "cpu_ms_per_image": {name: Summary.of(found[name]) for name in groups},
     }
 
 

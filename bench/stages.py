@@ -32,29 +32,58 @@ class SingleThreadedStages:
         self.stub = rig.stub
 
     def run(self, photos: list[bytes], count: int) -> dict:
-        """Run `count` jobs; CPU ms per image (all of it, and the model's) and images/s."""
+        """Run `count` jobs; CPU ms per image (all of it, the model's and each stage's) and
+        images/s."""
         jobs = [self.injector.stage(photos[i % len(photos)], 7000 + i) for i in range(count)]
         self.stub.reset()
         self.injector.send(jobs)
-        done, model_ms = 0, 0.0
+        stages = dict.fromkeys(STAGES, 0.0)
+        done = 0
         # From here on, only the worker's work runs on this thread (staging is not counted).
         cpu, started = time.thread_time(), time.perf_counter()
         while done < count:
-            for message in self.processor.queue.receive(1, 0):
-                self.processor.keeper.track(message)
-                prepared = self.processor.prepare(message)
-                if prepared.image is None:
-                    raise RuntimeError(f"job not prepared: {prepared.error or prepared.finished}")
-                detection = self.detector.detect(prepared.image)
-                prepared.image = None
-                model_ms += detection.inference_cpu_ms
-                self.processor.complete(prepared, detection)
-                done += 1
+            done += self._one_poll(stages)
         elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
         if len(self.stub.calls) < count:
             raise RuntimeError(f"only {len(self.stub.calls)}/{count} results reached the stub")
         return {
             "cpu_ms": cpu * 1000 / count,
-            "model_cpu_ms": model_ms / count,
+            "model_cpu_ms": stages["model"] / count,
+            "stages_ms": {name: ms / count for name, ms in stages.items()},
             "rate": count / elapsed,
         }
+
+    def _one_poll(self, stages: dict[str, float]) -> int:
+        """Receive (a short poll, as the worker's lookahead does) and run what came, adding each
+        stage's CPU ms to `stages`; returns the number of jobs run."""
+        processor, clock = self.processor, time.thread_time
+        mark = clock()
+        messages = processor.queue.receive(1, 0)
+        stages["receive"] += (clock() - mark) * 1000
+        for message in messages:
+            processor.keeper.track(message)
+            mark = clock()
+            prepared = processor.prepare(message)
+            stages["download + decode"] += (clock() - mark) * 1000
+            if not prepared.needs_model:
+                raise RuntimeError(f"job not prepared: {prepared.error or prepared.finished}")
+            detection = self.detector.detect(prepared.image)
+            prepared.image = None
+            stages["model"] += detection.inference_cpu_ms
+            mark = clock()
+            outcome = processor.complete(prepared, detection)
+            stages["annotate + upload + record + notify"] += (clock() - mark) * 1000
+            mark = clock()
+            processor.keeper.finish(message, delete=outcome.deletes)  # as the worker ends it
+            stages["delete"] += (clock() - mark) * 1000
+        return len(messages)
+
+
+# Each stage's share of the CPU per image, in the order a job goes through them.
+STAGES = (
+    "receive",
+    "download + decode",
+    "model",
+    "annotate + upload + record + notify",
+    "delete",
+)
