@@ -13,6 +13,7 @@ import requests
 
 from bench.jobs import JobInjector, bound_to
 from bench.loadtest import Target
+from local.telegram_emulator.client import EmulatorClient
 
 
 class LocalTarget(Target):
@@ -24,20 +25,18 @@ class LocalTarget(Target):
         self.emulator, self.photos, self.base = emulator_url, photos, base_chat
         self.count = 0
         self._answered: set[int] = set()
-        self._http = requests.Session()
+        self._client = EmulatorClient(emulator_url, session=requests.Session())
 
     def start(self, count: int) -> None:
         self.count = count
 
     def send(self, http, index: int) -> int:
-        url = f"{self.emulator}/emulator/chats/{self.base + index}/photo"
-        response = http.post(url, data=self.photos[index % len(self.photos)], timeout=60)
-        response.raise_for_status()
-        return int(response.json().get("webhook_status") or 0)
+        photo = self.photos[index % len(self.photos)]
+        answer = EmulatorClient(self.emulator, session=http).send_photo(self.base + index, photo)
+        return int(answer.get("webhook_status") or 0)
 
     def messages(self, index: int) -> list[dict]:
-        url = f"{self.emulator}/emulator/chats/{self.base + index}/messages"
-        return self._http.get(url, timeout=10).json()
+        return self._client.messages(self.base + index)
 
     def done(self, misses: int = 5) -> int:
         """Checks the oldest unanswered chats first; answers come roughly in order, so a few

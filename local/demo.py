@@ -16,6 +16,7 @@ import requests
 from local.config import ROOT, LocalConfig
 from local.processes import stop_group
 from local.samples import sample_image
+from local.telegram_emulator.client import EmulatorClient
 from yolo5.weights import Source, WeightsError
 
 READY_TIMEOUT = 600  # a first run loads torch and warms the model
@@ -67,16 +68,15 @@ def explain(log_path: Path) -> str:
 
 
 def send_and_wait(cfg: LocalConfig, image: Path) -> dict:
-    url = f"{cfg.emulator_url}/emulator/chats/{CHAT_ID}"
-    answer = requests.post(f"{url}/photo", data=image.read_bytes(), timeout=60).json()
+    emulator = EmulatorClient(cfg.emulator_url)
+    answer = emulator.send_photo(CHAT_ID, image.read_bytes())
     print(
         f">> sent {image.name} as update {answer['update_id']}: webhook answered "
         f"{answer['webhook_status']}"
     )
     deadline = time.monotonic() + ANSWER_TIMEOUT
     while time.monotonic() < deadline:
-        messages = requests.get(f"{url}/messages", timeout=10).json()
-        for message in messages:
+        for message in emulator.messages(CHAT_ID):
             if message["method"] == "sendPhoto" or "sorry" in message.get("text", "").lower():
                 return message
         time.sleep(0.5)
@@ -110,10 +110,8 @@ def main() -> int:
         reply = send_and_wait(cfg, image)
         if reply["method"] != "sendPhoto":
             raise DemoError(f"the bot answered with an error: {reply.get('text')}")
-        annotated = requests.get(cfg.emulator_url + reply["photo_url"], timeout=30)
-        annotated.raise_for_status()
         out = OUT_DIR / "bus-annotated.jpg"
-        out.write_bytes(annotated.content)
+        out.write_bytes(EmulatorClient(cfg.emulator_url).sent_file(reply))
         print("\n>> the bot replied:\n" + reply["caption"] + f"\n\n>> annotated image: {out}")
         return 0
     except (DemoError, requests.RequestException, KeyError, ValueError) as exc:

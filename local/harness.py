@@ -38,6 +38,7 @@ from local import lifeline
 from local.config import ROOT, LocalConfig
 from local.launch import read_env_file
 from local.servers import free_port
+from local.telegram_emulator.client import EmulatorClient
 from local.up import stack_environment
 
 READY_TIMEOUT = 300
@@ -268,39 +269,27 @@ class LocalStack:
     def emulator(self) -> str:
         return self.cfg.emulator_url
 
+    def emulator_client(self, http: requests.Session | None = None) -> EmulatorClient:
+        """The emulator's control API, over `http` when the caller reuses a session."""
+        return EmulatorClient(self.emulator, session=http)
+
     def send_photo(self, chat_id: int, data: bytes, http=None, **params) -> dict:
         """A user sends a photo; the emulator's report (webhook_status, message_id...)."""
-        url = f"{self.emulator}/emulator/chats/{chat_id}/photo"
-        response = (http or requests).post(url, data=data, params=params, timeout=90)
-        response.raise_for_status()
-        return response.json()
+        return self.emulator_client(http).send_photo(chat_id, data, **params)
 
     def send_document(self, chat_id: int, data: bytes, filename: str, **params) -> dict:
-        url = f"{self.emulator}/emulator/chats/{chat_id}/document"
-        response = requests.post(
-            url, data=data, params={"filename": filename, **params}, timeout=90
-        )
-        response.raise_for_status()
-        return response.json()
+        return self.emulator_client().send_document(chat_id, data, filename, **params)
 
     def send_text(self, chat_id: int, text: str) -> dict:
-        url = f"{self.emulator}/emulator/chats/{chat_id}/text"
-        response = requests.post(url, json={"text": text}, timeout=90)
-        response.raise_for_status()
-        return response.json()
+        return self.emulator_client().send_text(chat_id, text)
 
     def messages(self, chat_id: int, http=None) -> list[dict]:
         """What the bot sent to the chat so far."""
-        url = f"{self.emulator}/emulator/chats/{chat_id}/messages"
-        return (http or requests).get(url, timeout=10).json()
+        return self.emulator_client(http).messages(chat_id)
 
     def fault(self, method: str, status: int, count: int = 1, retry_after: int | None = None):
         """Arm the emulator to fail the next `count` calls of a Bot API method."""
-        body = {"method": method, "status": status, "count": count}
-        if retry_after is not None:
-            body["retry_after"] = retry_after
-        url = f"{self.emulator}/emulator/faults"
-        requests.post(url, json=body, timeout=10).raise_for_status()
+        self.emulator_client().fault(method, status, count, retry_after)
 
     def wait_for(self, chat_id: int, predicate, timeout: float = 180) -> list[dict]:
         """Poll the chat until predicate(messages) is true; returns the messages."""

@@ -22,6 +22,7 @@ from common.contracts import WorkerBuild
 from delivery.webhook import COMMAND as WEBHOOK_COMMAND
 from local.config import ROOT
 from local.samples import sample_image
+from local.telegram_emulator.client import EmulatorClient
 from polybot import replies
 from rehearsal import aws as awsmod
 from rehearsal import instance, machine
@@ -290,16 +291,9 @@ def check_polybot(log: Path, sha: str) -> None:
 
 def ask_version(emu: Emulator, chat: int = VERSION_CHAT_ID) -> str:
     """/version sent through the emulator; the bot's reply (it answers within the webhook)."""
-    request = urllib.request.Request(
-        f"{emu.url}/emulator/chats/{chat}/text",
-        data=json.dumps({"text": "/version"}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
-    with urllib.request.urlopen(f"{emu.url}/emulator/chats/{chat}/messages", timeout=10) as r:
-        sent = [m for m in json.loads(r.read()) if m["method"] == "sendMessage"]
+    client = EmulatorClient(emu.url)
+    client.send_text(chat, "/version")
+    sent = [m for m in client.messages(chat) if m["method"] == "sendMessage"]
     return sent[-1]["text"] if sent else ""
 
 
@@ -339,19 +333,12 @@ def run_webhook_command(env, log: Path) -> None:
 
 
 def send_photo(emu: Emulator, chat: int = CHAT_ID) -> dict:
-    request = urllib.request.Request(
-        f"{emu.url}/emulator/chats/{chat}/photo",
-        data=sample_image("bus.jpg").read_bytes(),
-        headers={"Content-Type": "image/jpeg"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return EmulatorClient(emu.url).send_photo(chat, sample_image("bus.jpg").read_bytes())
 
 
 def answers(emu: Emulator, chat: int = CHAT_ID) -> list[dict]:
-    with urllib.request.urlopen(f"{emu.url}/emulator/chats/{chat}/messages", timeout=10) as r:
-        return [m for m in json.loads(r.read()) if m["method"] in ("sendPhoto", "sendDocument")]
+    sent = EmulatorClient(emu.url).messages(chat)
+    return [m for m in sent if m["method"] in ("sendPhoto", "sendDocument")]
 
 
 def wait_for_answers(emu: Emulator, count: int, timeout: float) -> list[dict]:

@@ -9,9 +9,18 @@ deliveries, faults (POST arms, DELETE clears), reset. Reset forgets chats, files
 faults and delivery stats but keeps the webhook and never reuses an update_id or message_id.
 Updates are delivered synchronously and never redelivered: the control call answers with
 the webhook's status (null when there is no webhook, it is filtered by allowed_updates, or
-the connection failed, with the reason in "webhook_error").
+the connection failed, with the reason in "webhook_error"). client.py is the control API's
+one client.
 """
 
-from .app import create_app
-
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str):
+    # The server (Flask) is imported on first use, not with the package: client.py, which
+    # tooling imports with only `requests` installed, lives in this package too.
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -157,10 +157,8 @@ _USER_UPDATES = [
     ),
     (
         "document_caption_mime",
-        lambda e: e._post(
-            f"/emulator/chats/{CHAT}/document",
-            data=b"%PDF-1.4\n",
-            params={"filename": "notes v2.pdf", "mime_type": "application/pdf", "caption": "c"},
+        lambda e: e.send_document(
+            CHAT, b"%PDF-1.4\n", "notes v2.pdf", mime_type="application/pdf", caption="c"
         ),
         "document",
     ),

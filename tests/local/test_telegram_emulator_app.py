@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from local.telegram_emulator import create_app
+from local.telegram_emulator.client import EmulatorClient
 from tests.support.emulator import TEST_TOKEN
 from tests.support.images import sample_image
 from tests.support.servers import free_port
@@ -130,7 +131,7 @@ def test_module_serves_on_its_port_logs_json_and_never_the_token():
                 time.sleep(0.2)
         assert me["result"]["id"] == 123456789
         assert requests.post(f"{base}/bot{TEST_TOKEN}/nope", timeout=5).status_code == 404
-        requests.post(f"{base}/emulator/chats/1/text", json={"text": "hi"}, timeout=5)
+        EmulatorClient(base).send_text(1, "hi")
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

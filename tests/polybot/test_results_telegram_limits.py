@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import requests
 from PIL import Image
 
 from polybot.telegram import new_bot
@@ -71,12 +70,6 @@ def jpeg_of_size(size: int) -> bytes:
     return data + b"\0" * (size - len(data))
 
 
-def served(emulator, url: str) -> bytes:
-    response = requests.get(emulator.base_url + url, timeout=30)
-    response.raise_for_status()
-    return response.content
-
-
 def test_an_ordinary_annotated_image_is_a_photo(answer, emulator):
     image = jpeg(1280, 720)
     [sent] = answer(image)
@@ -89,7 +82,7 @@ def test_a_very_wide_or_tall_annotated_image_comes_as_a_document(answer, emulato
     [sent] = answer(image)  # the emulator refused sendPhoto: nothing else was recorded
     assert (sent["method"], sent["caption"]) == ("sendDocument", CAPTION)
     assert "photo_url" not in sent
-    assert served(emulator, sent["document_url"]) == image  # every pixel, not a thumbnail
+    assert emulator.sent_file(sent) == image  # every pixel, not a thumbnail
 
 
 def test_an_annotated_image_of_exactly_10_mb_is_still_a_photo(answer, emulator):
@@ -101,7 +94,7 @@ def test_an_annotated_image_over_10_mb_comes_as_a_document(answer, emulator):
     image = jpeg_of_size(10 * MB + 1)
     [sent] = answer(image)
     assert (sent["method"], sent["caption"]) == ("sendDocument", CAPTION)
-    assert served(emulator, sent["document_url"]) == image
+    assert emulator.sent_file(sent) == image
 
 
 def test_an_image_refused_as_a_document_too_leaves_the_caption_alone(answer, emulator):

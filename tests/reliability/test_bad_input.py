@@ -392,7 +392,7 @@ def test_after_all_bad_input_the_next_photo_is_served(ctx, observe):
     assert "bus: 1" in photo["caption"]
     assert stack.process.poll() is None
     assert sorted(stack.alive_pids()) == before, "a process of the stack died or restarted"
-    deliveries = requests.get(f"{stack.emulator}/emulator/deliveries", timeout=10).json()
+    deliveries = stack.emulator_client().deliveries()
     assert "500" not in deliveries["by_status"], deliveries["by_status"]
     observe(
         "bad input: next normal photo", caption=photo["caption"], deliveries=deliveries["by_status"]

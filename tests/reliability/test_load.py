@@ -66,9 +66,8 @@ def test_30_photos_per_second_for_60_seconds(tmp_path, observe):
 
         def send(i: int) -> None:
             chat = FIRST_CHAT + i % CHATS
-            url = f"{stack.emulator}/emulator/chats/{chat}/photo"
             try:
-                answer = session.post(url, data=photo, timeout=120).json()
+                answer = stack.send_photo(chat, photo, http=session)
                 status = answer["webhook_status"]
             except (requests.RequestException, ValueError, KeyError) as exc:
                 status, answer = type(exc).__name__, {}
@@ -115,7 +114,7 @@ def test_30_photos_per_second_for_60_seconds(tmp_path, observe):
         jobs = depth(jobs_url)
         dlq = depth(dlq_url)
         chats = answered()
-        deliveries = requests.get(f"{stack.emulator}/emulator/deliveries", timeout=10).json()
+        deliveries = stack.emulator_client().deliveries()
         # Per photo, not per chat: the sorted message ids each kind of reply answers must be
         # exactly the photos sent (a duplicate and a loss in one chat can't cancel out).
         expected = {c: sorted(ids) for c, ids in sent.items()}

@@ -14,6 +14,7 @@ import requests
 
 from local import harness
 from local.config import LocalConfig
+from local.telegram_emulator.client import EmulatorClient
 
 SCRATCH_CHAT = 1
 
@@ -54,6 +55,4 @@ def update(update_id: int, **kinds) -> dict:
 
 def deliver(cfg: LocalConfig, raw: dict) -> dict:
     """Have the emulator POST this exact update to the webhook; returns its report."""
-    response = requests.post(f"{cfg.emulator_url}/emulator/updates", json=raw, timeout=120)
-    response.raise_for_status()
-    return response.json()
+    return EmulatorClient(cfg.emulator_url).send_update(raw)
