@@ -52,6 +52,7 @@ def durations(quick: bool, reps: int | None) -> dict:
             light=3,
             backlog_s=5,
             whole=4,
+            sustained_reps=1,
         )
     else:
         plan = dict(
@@ -66,6 +67,7 @@ def durations(quick: bool, reps: int | None) -> dict:
             light=30,
             backlog_s=60,
             whole=20,
+            sustained_reps=3,
         )
     if reps:
         plan["reps"] = plan["scale_reps"] = reps
@@ -197,6 +199,7 @@ def _ingest_step(run: Run) -> None:
             args.rate,
             plan["seconds"],
             args.out / "profile-polybot.svg",
+            plan["sustained_reps"],
         )
     run.results["fig3"] = found
     run.polybot_peaks.append(found["polybot_peak_mib"])

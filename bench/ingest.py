@@ -101,8 +101,17 @@ PROFILE_SECONDS = 15.0  # the profiled run after the sustained one (not itself r
 
 
 def run(
-    stack, photos, sweep_rates, sweep_seconds: float, rate: float, seconds: float, svg: Path
+    stack,
+    photos,
+    sweep_rates,
+    sweep_seconds: float,
+    rate: float,
+    seconds: float,
+    svg: Path,
+    reps: int = 1,
 ) -> dict:
+    """The sweep, then `reps` sustained runs (the reported one is the median by p95; all are
+    listed, and all must meet the goal), then a profiled one."""
     sweep = []
     for offered in sweep_rates:
         point = offer_photos(stack, photos, offered, sweep_seconds)
@@ -111,6 +120,22 @@ def run(
             f"p95 {point['p95']:.0f} ms, failed {point['failed']}"
         )
         sweep.append(point)
+    with RssSampler(lambda: stack.pids_of("gunicorn")) as memory:
+        runs = [_sustained(stack, photos, rate, seconds) for _ in range(reps)]
+    with flame_graph(_master(stack.pids_of("gunicorn")), svg, subprocesses=True) as graph:
+        offer_photos(stack, photos, rate, min(seconds, PROFILE_SECONDS))
+    return {
+        "profile": graph["file"],
+        "sweep": sweep,
+        "sustained": sorted(runs, key=lambda r: r["p95"])[len(runs) // 2],
+        "sustained_runs": runs,
+        "seconds": seconds,
+        "polybot_peak_mib": memory.peak_mib,
+        "ok": all(_meets_goal(r) for r in runs),
+    }
+
+
+def _sustained(stack, photos, rate: float, seconds: float) -> dict:
     # Where the CPU goes per photo: on 2 shared cores this, not polybot alone, sets the ceiling.
     groups = {
         "polybot (gunicorn)": lambda: stack.pids_of("gunicorn"),
@@ -118,7 +143,7 @@ def run(
         "moto server": lambda: stack.pids_of("moto_server"),
         "load generator + job counter (bench)": lambda: [os.getpid()],
     }
-    with RssSampler(lambda: stack.pids_of("gunicorn")) as memory, CpuMeter(groups) as cpu:
+    with CpuMeter(groups) as cpu:
         sustained = offer_photos(stack, photos, rate, seconds)
     sustained["cpu_ms_per_photo"] = {
         name: used * 1000 / max(1, sustained["ok"]) for name, used in cpu.seconds.items()
@@ -127,23 +152,17 @@ def run(
         f"  fig3 sustained {rate}/s for {seconds:.0f} s: achieved {sustained['achieved']:.1f}/s, "
         f"p95 {sustained['p95']:.0f} ms, lost {sustained['lost']}, 5xx {sustained['server_errors']}"
     )
-    ok = (
+    return sustained
+
+
+def _meets_goal(sustained: dict) -> bool:
+    return (
         sustained["achieved"] >= GOAL_RATE * 0.98  # open loop: the rate offered is the ceiling
         and sustained["p95"] < GOAL_P95_MS
         and sustained["lost"] == 0
         and sustained["server_errors"] == 0
         and sustained["failed"] == 0
     )
-    with flame_graph(_master(stack.pids_of("gunicorn")), svg, subprocesses=True) as graph:
-        offer_photos(stack, photos, rate, min(seconds, PROFILE_SECONDS))
-    return {
-        "profile": graph["file"],
-        "sweep": sweep,
-        "sustained": sustained,
-        "seconds": seconds,
-        "polybot_peak_mib": memory.peak_mib,
-        "ok": ok,
-    }
 
 
 def _master(pids: list[int]) -> int:

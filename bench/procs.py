@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 import psutil
 from werkzeug.wrappers import Request, Response
 
+from local import procfile
 from local.config import ROOT
 from local.servers import free_port, wait_for_http
 
@@ -31,7 +31,7 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
 def moto_server() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        procfile.moto_argv(port),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

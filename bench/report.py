@@ -319,6 +319,7 @@ def _fig3(f: dict, r) -> list[str]:
         _row(*_FIG3_COLUMNS),
         "|---" * len(_FIG3_COLUMNS) + "|",
         *(_fig3_point(point) for point in [*f["sweep"], sustained]),
+        *_fig3_runs(f.get("sustained_runs", [])),
         *_fig3_cpu(f["sustained"].get("cpu_ms_per_photo"), r),
         *_fig3_profile(f.get("profile")),
     ]
@@ -338,6 +339,21 @@ def _fig3_point(p: dict) -> str:
         p["lost"],
         f"{p['max_late_ms']:.0f}",
     )
+
+
+def _fig3_runs(runs: list[dict]) -> list[str]:
+    if len(runs) < 2:
+        return []
+    listed = "; ".join(
+        f"{run['achieved']:.1f}/s at p95 {run['p95']:.0f} ms, lost {run['lost']}, "
+        f"polybot {run['cpu_ms_per_photo']['polybot (gunicorn)']:.1f} ms CPU per photo"
+        for run in runs
+    )
+    return [
+        "",
+        f"The sustained run, {len(runs)} times (the table shows the median by p95; the goal "
+        f"holds only if every run meets it): {listed}.",
+    ]
 
 
 def _fig3_cpu(cpu: dict | None, r: dict) -> list[str]:
