@@ -537,4 +537,13 @@ def _fig9(f: dict, _r) -> list[str]:
         out.append(_row(op, *(_f(f["per_photo"][p].get(op, 0.0), 2) for p in processes)))
     totals = (f"**{_f(sum(f['per_photo'][p].values()), 2)}**" for p in processes)
     out.append(_row("**total**", *totals))
+    cpu = f.get("cpu_ms_per_photo", {})
+    if cpu:
+        listed = ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
+        out += [
+            "",
+            f"CPU per photo over the same window, the whole path (intake, inference, answer): "
+            f"{listed}. The photos go one at a time, so this includes idle polling: an upper "
+            "bound on the loaded per-photo cost.",
+        ]
     return out
