@@ -11,16 +11,10 @@ from pathlib import Path
 
 import yaml
 
+from delivery.lifecycle import BLUE_GREEN, IN_PLACE, agent_env
+
+__all__ = ["BLUE_GREEN", "IN_PLACE", "ROOT", "Harness", "assemble_bundle", "make_harness"]
 ROOT = Path(__file__).resolve().parents[2]
-IN_PLACE = [
-    "ApplicationStop",
-    "BeforeInstall",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-]
-# On the replacement fleet of a blue/green deployment (traffic hooks around AllowTraffic).
-BLUE_GREEN = [*IN_PLACE, "BeforeAllowTraffic", "AfterAllowTraffic"]
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 PASSWORD = "ecr-password-never-in-argv"
 
@@ -59,6 +53,7 @@ class Harness:
     bundle: Path
     env: dict[str, str]
     hooks: dict[str, list[dict]]
+    service: str
 
     def calls(self) -> list[str]:
         log = self.root / "calls.log"
@@ -77,7 +72,7 @@ class Harness:
             result = subprocess.run(
                 [str(self.bundle / script["location"])],
                 cwd=self.bundle,
-                env={**self.env, "LIFECYCLE_EVENT": event, **env},
+                env={**self.env, **self.agent_env(event), **env},
                 capture_output=True,
                 text=True,
                 timeout=script["timeout"],
@@ -87,7 +82,12 @@ class Harness:
                 break
         return result
 
-    def deploy(self, order: list[str], **env: str) -> dict[str, int]:
+    def agent_env(self, event: str) -> dict[str, str]:
+        return agent_env(
+            event, "d-TEST12345", f"pipeline-{self.service}", f"pipeline-{self.service}-group"
+        )
+
+    def deploy(self, order: tuple[str, ...], **env: str) -> dict[str, int]:
         codes = {}
         for event in order:
             codes[event] = self.run(event, **env).returncode
@@ -125,9 +125,6 @@ def make_harness(tmp: Path, service: str, image: str) -> Harness:
         "HARNESS": str(tmp),
         "ECR_PASSWORD": PASSWORD,
         "SERVICE_ENV_FILE": str(env_file),
-        "DEPLOYMENT_ID": "d-TEST12345",
-        "APPLICATION_NAME": f"pipeline-{service}",
-        "DEPLOYMENT_GROUP_NAME": f"pipeline-{service}-group",
         "VALIDATE_ATTEMPTS": "3",
         "VALIDATE_DELAY": "0",
         # What the stand-in's /healthz reports: the commit the image's tag names, as the
@@ -135,4 +132,4 @@ def make_harness(tmp: Path, service: str, image: str) -> Harness:
         "FAKE_VERSION": image.rsplit(":", 1)[1],
     }
     spec = yaml.safe_load((bundle / "appspec.yml").read_text())
-    return Harness(tmp, bundle, env, spec["hooks"])
+    return Harness(tmp, bundle, env, spec["hooks"], service)

@@ -12,11 +12,12 @@ import pytest
 import yaml
 from cfnlint.decode import decode
 
-from tests.delivery.hook_harness import BLUE_GREEN, IN_PLACE, ROOT, assemble_bundle
+from delivery.lifecycle import BLOCK_TRAFFIC, BLUE_GREEN, IN_PLACE
+from tests.delivery.hook_harness import ROOT, assemble_bundle
 from tests.support.git import git_mode
 
 # Every hook CodeDeploy runs for EC2/on-premises, in lifecycle order (in place, then traffic).
-EC2_HOOKS = [*BLUE_GREEN, "BeforeBlockTraffic", "AfterBlockTraffic"]
+EC2_HOOKS = [*BLUE_GREEN, *BLOCK_TRAFFIC]
 APPSPECS = sorted((ROOT / "appspecs").glob("*/appspec.yml"))
 SERVICES = [p.parent.name for p in APPSPECS]
 BUILDSPECS = sorted((ROOT / "buildspecs").glob("*.yml"))
@@ -167,12 +168,6 @@ def test_bundle_refuses_an_appspec_naming_a_missing_script(appspecs_copy, tmp_pa
 @pytest.mark.parametrize("service", ["shared", "nope"])
 def test_bundle_refuses_what_is_not_a_service(service, tmp_path):
     assert f"no service {service}" in bundle_error(ROOT / "appspecs", service, tmp_path / "out")
-
-
-def test_the_build_assembles_bundles_with_bundle_sh():
-    build = (ROOT / "buildspecs" / "build.yml").read_text()
-    assert 'bash appspecs/bundle.sh "$1" "bundles/$1"' in build
-    assert "cp -R" not in build  # one way to assemble a bundle: the one the tests run
 
 
 def test_shellcheck_is_clean_on_every_hook_script():
