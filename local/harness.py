@@ -34,7 +34,7 @@ import boto3
 import psutil
 import requests
 
-from local import lifeline
+from local import lifeline, procfile
 from local.config import ROOT, LocalConfig
 from local.launch import read_env_file
 from local.servers import free_port
@@ -141,12 +141,12 @@ class LocalStack:
         return self.services["up"].process
 
     def start_polybot(self) -> Service:
-        argv = [sys.executable, "-m", "local.launch", "polybot"]
+        argv = procfile.argv("polybot", self.env)
         return self.start("polybot", argv, **self.service_env)
 
     def start_worker(self) -> Service:
         name = f"yolo5-{next(_serial)}"
-        argv = [sys.executable, "-m", "local.launch", "yolo5"]
+        argv = procfile.argv("yolo5", self.env)
         return self.start(name, argv, HEALTH_FILE=str(self.health_file(name)), **self.service_env)
 
     def health_file(self, name: str) -> Path:
@@ -368,15 +368,15 @@ def local_pieces(
     AWS_ENDPOINT_URL pointing at a proxy in front of moto); bootstrap always talks to moto.
     """
     stack = _prepare(tmp, "p", weights, service_env, overrides)
-    cfg = stack.cfg
     try:
-        moto = ["-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(cfg.moto_port)]
-        stack.start("moto", [sys.executable, *moto])
-        stack.start("emulator", [sys.executable, "-m", "local.telegram_emulator"])
-        stack.start("bootstrap", [sys.executable, "-m", "local.bootstrap"])
-        stack.start_polybot()
-        for _ in range(workers):
-            stack.start_worker()
+        for name in procfile.entries():  # the Procfile's processes, in its order
+            if name == "polybot":
+                stack.start_polybot()
+            elif name == "yolo5":
+                for _ in range(workers):
+                    stack.start_worker()
+            else:
+                stack.start(name, procfile.argv(name, stack.env))
     except BaseException:
         stack.shut_down()
         raise
