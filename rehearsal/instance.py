@@ -17,20 +17,37 @@ from pathlib import Path
 
 import yaml
 
+from delivery.lifecycle import IN_PLACE, agent_env
+
 APP_TEMPLATE = Path(__file__).resolve().parent.parent / "cloudformation" / "app.yaml"
-# CodeDeploy's lifecycle events that run hooks on an in-place or blue/green replacement
-# instance, in order ("AppSpec 'hooks' section for an EC2/On-Premises deployment").
-LIFECYCLE = (
-    "ApplicationStop",
-    "BeforeInstall",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-)
+# The events whose hooks the rehearsal runs, in CodeDeploy's order: one instance, no load
+# balancer, so no traffic hooks.
+LIFECYCLE = IN_PLACE
 
 
 class UnknownSubstitution(KeyError):
     pass
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub ...) read as their plain values."""
+
+
+def _untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    return loader.construct_scalar(node)
+
+
+_TemplateLoader.add_multi_constructor("!", _untagged)
+
+
+def polybot_port(template: Path = APP_TEMPLATE) -> int:
+    """polybot's port on an instance, where the app template names it once (its Mappings)."""
+    mappings = yaml.load(template.read_text(), Loader=_TemplateLoader)["Mappings"]  # noqa: S506 - a SafeLoader
+    return int(mappings["Polybot"]["Instance"]["Port"])
 
 
 def user_data_env(service: str, values: Mapping[str, str], template: Path = APP_TEMPLATE) -> str:
@@ -101,13 +118,7 @@ def run_hook(
         result = subprocess.run(
             ["bash", str(hook.script)],
             cwd=hook.script.parent.parent,
-            env={
-                **env,
-                "LIFECYCLE_EVENT": hook.event,
-                "DEPLOYMENT_ID": deployment_id,
-                "APPLICATION_NAME": application,
-                "DEPLOYMENT_GROUP_NAME": group,
-            },
+            env={**env, **agent_env(hook.event, deployment_id, application, group)},
             capture_output=True,
             text=True,
             timeout=hook.timeout,

@@ -2,7 +2,8 @@
 
 Every function here is a substitution or a bridge for something a build or an instance has on
 AWS and this machine has not (docs/delivery.md lists each with its reason):
-- podman's engine configuration (runc, cgroupfs, ulimits under this machine's hard limit);
+- podman's engine configuration (runc, cgroupfs, ulimits under this machine's hard limit), as
+  drop-ins that are removed again when the rehearsal ends;
 - the base image under the exact name in the Dockerfiles' `FROM`, built from Debian packages,
   because no container registry is reachable;
 - a registry on loopback under an ECR-shaped host name (the hooks accept only ECR images);
@@ -29,7 +30,8 @@ BASE_IMAGE_PACKAGES = "python3,python3-pip,python3-venv,python-is-python3,ca-cer
 # podman's default nofile (1048576) is above this machine's hard limit, and runc then refuses
 # to start any container; crun cannot run here ("cgroups in hybrid mode not supported").
 CONTAINERS_CONF = """\
-# Written by the delivery rehearsal (rehearsal/machine.py) for this machine's kernel limits.
+# Written by the delivery rehearsal (rehearsal/machine.py) for this machine's kernel limits,
+# and removed when it ends.
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
 
@@ -51,33 +53,86 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, text=True, **kwargs)
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+# Drop-ins podman reads after /etc/containers/containers.conf and registries.conf (sorted by
+# name, later ones winning; containers.conf(5), containers-registries.conf.d(5)), so the
+# machine's own files are never touched, and the rehearsal removes them when it ends.
+CONTAINERS_DROP_IN = Path("/etc/containers/containers.conf.d/90-polybot-rehearsal.conf")
+REGISTRIES_DROP_IN = Path("/etc/containers/registries.conf.d/50-polybot-rehearsal.conf")
+# podman-docker prints a notice on every call unless this file exists.
+NODOCKER = Path("/etc/containers/nodocker")
+HOSTS = Path("/etc/hosts")
+HOSTS_MARK = "  # polybot delivery rehearsal"
 
 
-def configure_podman(registry_host: str, registry_port: int) -> None:
-    """Engine settings, and the loopback registry admitted over plain HTTP under its ECR name."""
-    write_if_changed(Path("/etc/containers/containers.conf"), CONTAINERS_CONF)
-    write_if_changed(
-        Path("/etc/containers/registries.conf.d/50-polybot-rehearsal.conf"),
-        f'[[registry]]\nlocation = "{registry_host}"\ninsecure = true\n'
-        if registry_port == 80
-        else f'[[registry]]\nlocation = "{registry_host}:{registry_port}"\ninsecure = true\n',
-    )
-    # podman-docker prints a notice on every call unless this file exists.
-    Path("/etc/containers/nodocker").touch()
-    map_host(registry_host, "127.0.0.1")
+def registry_drop_in(registry_host: str, registry_port: int) -> str:
+    location = registry_host if registry_port == 80 else f"{registry_host}:{registry_port}"
+    return f'[[registry]]\nlocation = "{location}"\ninsecure = true\n'
+
+
+@contextmanager
+def podman_configured(registry_host: str, registry_port: int) -> Iterator[None]:
+    """podman's engine settings, and the loopback registry admitted over plain HTTP under its
+    ECR name (a drop-in and an /etc/hosts line), until the context ends, also on failure."""
+    made: list[Path] = []  # files and directories to remove at the end, newest last
+    try:
+        for path, text in (
+            (CONTAINERS_DROP_IN, CONTAINERS_CONF),
+            (REGISTRIES_DROP_IN, registry_drop_in(registry_host, registry_port)),
+        ):
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True)
+                made.append(path.parent)
+            path.write_text(text)
+            made.append(path)
+        if not NODOCKER.exists():
+            NODOCKER.touch()
+            made.append(NODOCKER)
+        map_host(registry_host, "127.0.0.1")
+        yield
+    finally:
+        unmap_hosts()
+        for path in reversed(made):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
 
 
 def map_host(name: str, address: str) -> None:
     """An /etc/hosts line, so the ECR-shaped registry name resolves to the loopback registry."""
-    hosts = Path("/etc/hosts")
-    line = f"{address} {name}  # polybot delivery rehearsal\n"
-    text = hosts.read_text()
+    line = f"{address} {name}{HOSTS_MARK}\n"
+    text = HOSTS.read_text()
     if line not in text:
-        hosts.write_text(text + ("" if text.endswith("\n") else "\n") + line)
+        # Written in place: /etc/hosts may be a bind mount, which a rename would not replace.
+        HOSTS.write_text(text + ("" if text.endswith("\n") else "\n") + line)
+
+
+def unmap_hosts() -> None:
+    """Every line map_host added (this run's, or one a killed run left)."""
+    lines = HOSTS.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.rstrip("\n").endswith(HOSTS_MARK)]
+    if kept != lines:
+        HOSTS.write_text("".join(kept))
+
+
+def base_images(dockerfiles: Iterable[Path]) -> list[str]:
+    """The images the Dockerfiles build `FROM`, in order, once each; a `FROM` that names an
+    earlier stage (`FROM export`) is not an image to provide."""
+    images: list[str] = []
+    for dockerfile in dockerfiles:
+        stages: set[str] = set()
+        for line in dockerfile.read_text().splitlines():
+            words = line.split()
+            if not words or words[0].upper() != "FROM":
+                continue
+            words = [w for w in words[1:] if not w.startswith("--")]  # --platform=...
+            if "$" in words[0]:
+                raise ValueError(f"{dockerfile}: FROM {words[0]} needs a build argument")
+            if words[0] not in stages and words[0] not in images:
+                images.append(words[0])
+            if len(words) == 3 and words[1].upper() == "AS":
+                stages.add(words[2])
+    return images
 
 
 def image_exists(name: str) -> bool:

@@ -24,13 +24,10 @@ from local.config import ROOT
 from local.samples import sample_image
 from local.telegram_emulator.client import EmulatorClient
 from polybot import replies
-from rehearsal import aws as awsmod
-from rehearsal import instance, machine
-from rehearsal.aws import Aws, Emulator, wait_until
+from rehearsal import instance, machine, stand_ins
+from rehearsal.stand_ins import Aws, Emulator, wait_until
 
 BIN = Path(__file__).resolve().parent / "bin"
-BASE_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"
-POLYBOT_PORT = 8443  # appspecs/polybot/hooks/settings.sh publishes it on the host
 CHAT_ID = 4242
 VERSION_CHAT_ID = 4243  # /version's chat: its replies stay out of the photos' answers
 
@@ -128,7 +125,7 @@ def test(rev: Revision, log: Path, base_env: dict[str, str]) -> None:
 def build_env(aws: Aws, rev: Revision, mirror_args: dict[str, str], base_env) -> dict[str, str]:
     env = machine.environ_with_path(BIN, base_env)
     env.update(
-        awsmod.CREDENTIALS,
+        stand_ins.CREDENTIALS,
         REHEARSAL_AWS_ENDPOINT=aws.url,
         AWS_REGION=aws.region,
         AWS_DEFAULT_REGION=aws.region,
@@ -161,7 +158,7 @@ def build(rev: Revision, aws: Aws, mirror_args, log: Path, base_env) -> dict[str
         env=build_env(aws, rev, mirror_args, base_env),
     )
     sizes = {}
-    for service in awsmod.REPOSITORIES:
+    for service in stand_ins.REPOSITORIES:
         uri = f"{aws.repository_uris[service]}:{rev.sha}"
         pinned = (rev.bundle(service) / "image.env").read_text()
         if f"IMAGE_URI={uri}\n" != pinned:
@@ -186,6 +183,7 @@ def write_instance_env(aws: Aws, emu: Emulator) -> None:
     """
     gateway = machine.BRIDGE_GATEWAY
     moto_port = aws.url.rsplit(":", 1)[1]
+    port = instance.polybot_port()  # published on the host as-is by the hooks
     values = {
         "AWS::Region": aws.region,
         "Bucket": aws.outputs["ImagesBucketName"],
@@ -196,18 +194,19 @@ def write_instance_env(aws: Aws, emu: Emulator) -> None:
         "PolybotLogGroup": aws.log_groups["polybot"],
         "WorkerLogGroup": aws.log_groups["yolo5"],
         # The emulator on the host delivers updates to the published port.
-        "PublicUrl": f"http://127.0.0.1:{POLYBOT_PORT}",
+        "PublicUrl": f"http://127.0.0.1:{port}",
+        "PolybotPort": str(port),
         # The worker calls polybot through the host's published port.
-        "InternalLoadBalancer.DNSName": f"{gateway}:{POLYBOT_PORT}",
+        "InternalLoadBalancer.DNSName": f"{gateway}:{port}",
     }
     extra = {
         "AWS_ENDPOINT_URL": f"http://{gateway}:{moto_port}",
-        **awsmod.CREDENTIALS,
+        **stand_ins.CREDENTIALS,
         "TELEGRAM_API_URL": f"http://{gateway}:{emu.port}",
     }
     etc = Path("/etc/polybot")
     etc.mkdir(mode=0o755, exist_ok=True)
-    for service in awsmod.REPOSITORIES:
+    for service in stand_ins.REPOSITORIES:
         text = instance.user_data_env(service, values)
         text += "".join(f"{k}={v}\n" for k, v in extra.items())
         path = etc / f"{service}.env"
@@ -243,7 +242,7 @@ def hook_env(aws: Aws, imds_url: str, base_env) -> dict[str, str]:
     env = machine.environ_with_path(BIN, base_env)
     # The AWS CLI the hooks call reaches moto through the rehearsal's `aws`, with placeholder
     # keys for the instance role.
-    env.update(awsmod.CREDENTIALS, IMDS_URL=imds_url, REHEARSAL_AWS_ENDPOINT=aws.url)
+    env.update(stand_ins.CREDENTIALS, IMDS_URL=imds_url, REHEARSAL_AWS_ENDPOINT=aws.url)
     return env
 
 
@@ -279,7 +278,7 @@ def check_polybot(log: Path, sha: str) -> None:
     health = podman("healthcheck", "run", "polybot")
     if health.returncode != 0:
         raise StageFailed(f"polybot's HEALTHCHECK failed: {health.stdout}{health.stderr}")
-    status, body = http_get(f"http://127.0.0.1:{POLYBOT_PORT}/healthz")
+    status, body = http_get(f"http://127.0.0.1:{instance.polybot_port()}/healthz")
     if status != 200:
         raise StageFailed("polybot's /healthz does not answer through the published port")
     # The hooks' ValidateService checks it too; here it is checked against the built commit.
@@ -368,10 +367,10 @@ def drain(aws: Aws, emu: Emulator, stop_hook, log: Path, photos: int = 24) -> tu
             send_photo(emu)
     finally:
         sh(["podman", "unpause", "yolo5"], log)
-    wait_until(lambda: awsmod.queue_depth(aws)[1] > 0, 30, "the worker to take a job", 0.05)
+    wait_until(lambda: stand_ins.queue_depth(aws)[1] > 0, 30, "the worker to take a job", 0.05)
     stop_hook()
     answered = len(answers(emu)) - before
-    visible, in_flight = awsmod.queue_depth(aws)
+    visible, in_flight = stand_ins.queue_depth(aws)
     with open(log, "a") as out:
         out.write(
             f"\ndrain: {answered} answered, {visible} back on the queue, {in_flight} in flight\n"

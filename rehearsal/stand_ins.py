@@ -1,4 +1,4 @@
-"""The AWS and Telegram sides of the rehearsal: a moto server and the Bot API emulator.
+"""The rehearsal's stand-ins for AWS and Telegram: a moto server and the Bot API emulator.
 
 Both listen where the containers can reach them (the podman bridge's gateway), and the AWS
 side is made from the project's own data template, as in local mode (local/bootstrap.py).
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import boto3
 
+from local import procfile
 from local.bootstrap import deploy_data_stack, ensure_secret
 from local.config import ROOT
 from local.servers import free_port, wait_for_http
@@ -69,11 +69,8 @@ def moto(logs: Path, base_env: dict[str, str], prefix: str, region: str) -> Iter
     port = free_port()
     # 0.0.0.0: the containers reach it at the bridge gateway, which exists only once podman
     # has made its network.
-    proc = _spawn(
-        [sys.executable, "-m", "local.moto_server", "-H", "0.0.0.0", "-p", str(port)],  # noqa: S104
-        logs / "moto.log",
-        base_env,
-    )
+    bridged = procfile.moto_argv(port, "0.0.0.0")  # noqa: S104 - see above
+    proc = _spawn(bridged, logs / "moto.log", base_env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/moto-api/", 60, "the moto server")
@@ -118,16 +115,13 @@ def emulator(logs: Path, base_env: dict[str, str], aws: Aws) -> Iterator[Emulato
     """The emulator, with the bot token that the secret in moto holds."""
     token = aws.client("secretsmanager").get_secret_value(SecretId=aws.secret_arn)["SecretString"]
     port = free_port()
-    proc = _spawn(
-        [sys.executable, "-m", "local.telegram_emulator"],
-        logs / "emulator.log",
-        {
-            **base_env,
-            "EMULATOR_TOKEN": token,
-            "EMULATOR_PORT": str(port),
-            "EMULATOR_HOST": "0.0.0.0",  # noqa: S104 - the containers reach it at the gateway
-        },
-    )
+    env = {
+        **base_env,
+        "EMULATOR_TOKEN": token,
+        "EMULATOR_PORT": str(port),
+        "EMULATOR_HOST": "0.0.0.0",  # noqa: S104 - the containers reach it at the gateway
+    }
+    proc = _spawn(procfile.argv("emulator", env), logs / "emulator.log", env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/", 30, "the Telegram emulator")

@@ -332,7 +332,25 @@ def test_only_the_blue_fleet_is_registered_at_creation():
     for key, group in groups.items():
         registered = {t["Id"]["Ref"] for t in group["Properties"]["Targets"]}
         assert registered == blue, key
-        assert all(t["Port"] == 8443 for t in group["Properties"]["Targets"]), key
+        assert all(t["Port"] == POLYBOT_PORT for t in group["Properties"]["Targets"]), key
+
+
+# What app.yaml's Mappings name polybot's port with (the rehearsal reads the number from there).
+POLYBOT_PORT = {"Fn::FindInMap": ["Polybot", "Instance", "Port"]}
+
+
+def test_polybot_port_is_named_once_in_the_mappings():
+    app = load("app.yaml")
+    port = app["Mappings"]["Polybot"]["Instance"]["Port"]
+    # Beside the mapping, only prose may name the number (a security group's GroupDescription
+    # keeps it: changing that text would replace the group).
+    lines = (TEMPLATE_DIR / "app.yaml").read_text().splitlines()
+    uses = [line.strip() for line in lines if re.search(rf"\b{port}\b", line)]
+    assert uses[0] == f"Port: {port}", uses
+    assert all(re.match(r"(Group)?Description:", line) for line in uses[1:]), uses
+    # The hooks publish the port they find in settings.sh: the same number.
+    settings = (TEMPLATE_DIR.parent / "appspecs" / "polybot" / "hooks" / "settings.sh").read_text()
+    assert f'SERVICE_PORT="${{SERVICE_PORT:-{port}}}"' in settings
 
 
 def test_both_subnets_use_the_route_table_with_the_internet_route():

@@ -23,6 +23,7 @@ VALUES = {
     "WorkerLogGroup": "/w",
     "PublicUrl": "https://polybot.example",
     "InternalLoadBalancer.DNSName": "internal.example",
+    "PolybotPort": "9443",
 }
 
 
@@ -36,7 +37,7 @@ def test_polybot_env_is_what_user_data_writes():
     assert env["JOBS_QUEUE_URL"] == "http://q"
     assert env["TELEGRAM_TOKEN_SECRET_ID"] == "s"
     assert env["PUBLIC_URL"] == "https://polybot.example"
-    assert env["POLYBOT_PORT"] == "8443"
+    assert env["POLYBOT_PORT"] == "9443"
     assert not any("${" in v for v in env.values())
 
 
@@ -62,6 +63,16 @@ def test_a_service_without_an_env_file_in_user_data_is_an_error(tmp_path):
         instance.user_data_env("polybot", VALUES, template)
 
 
+def test_polybot_port_is_read_from_the_app_templates_mappings(tmp_path):
+    assert instance.polybot_port() == 8443  # the number, once: app.yaml's Mappings
+    template = tmp_path / "app.yaml"
+    template.write_text(
+        "Mappings:\n  Polybot:\n    Instance:\n      Port: 9000\n"
+        "Resources:\n  G:\n    Properties: {Port: !FindInMap [Polybot, Instance, Port]}\n"
+    )
+    assert instance.polybot_port(template) == 9000
+
+
 @pytest.mark.parametrize("service", ["polybot", "yolo5"])
 def test_hooks_come_in_codedeploy_lifecycle_order(tmp_path, service):
     subprocess.run(
@@ -82,13 +93,15 @@ def test_a_hook_for_an_event_codedeploy_has_not_is_refused(tmp_path):
 def test_run_hook_passes_the_agents_variables_and_enforces_the_timeout(tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
-    (hooks / "show.sh").write_text('echo "$LIFECYCLE_EVENT $DEPLOYMENT_ID $PWD"\n')
+    (hooks / "show.sh").write_text(
+        'echo "$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME $DEPLOYMENT_GROUP_NAME $PWD"\n'
+    )
     (hooks / "slow.sh").write_text("sleep 5\n")
     shown = instance.run_hook(
         instance.Hook("AfterInstall", hooks / "show.sh", 10, "root"), {}, "d-1", "app", "group"
     )
     assert shown.returncode == 0
-    assert shown.output.strip() == f"AfterInstall d-1 {tmp_path}"
+    assert shown.output.strip() == f"AfterInstall d-1 app group {tmp_path}"
     slow = instance.run_hook(
         instance.Hook("ValidateService", hooks / "slow.sh", 1, "root"), {}, "d-1", "app", "g"
     )
