@@ -9,17 +9,20 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 import requests
 
-from common.contracts import original_key
+from common.contracts import FAILED, FailureReason, original_key
+from polybot import replies
 from polybot.clients import derive_webhook_secret
 from tests.reliability.support import samples
 from tests.reliability.support.updates import bot_token, deliver, update, upload_photo
 from tests.reliability.support.updates import user_message as message
+from tests.support.answers import answer, chat_predictions
 from tests.support.images import sample_image
 
 pytestmark = pytest.mark.slow
@@ -27,8 +30,7 @@ pytestmark = pytest.mark.slow
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _chats = itertools.count(81001)
 _ids = itertools.count(1_800_000_000 + (time.time_ns() // 1000) % 50_000_000)
-HELP, UNSUPPORTED, NOT_IMAGE = "send me a photo", "only look at photos", "not an image"
-CANNOT_READ, TOO_LARGE, EDITED = "not an image i can read", "too large", "new message"
+ANSWERED_COUNTS = {"person": 2}  # the finished item of "results-already-answered"
 
 
 @dataclass
@@ -179,7 +181,7 @@ def finished_item(ctx: Ctx, chat: int, status: str = "DONE") -> str:
             "chat_id": chat,
             "status": status,
             "original_key": original_key(chat, pid),
-            "counts": {"person": Decimal(2)},
+            "counts": {name: Decimal(n) for name, n in ANSWERED_COUNTS.items()},
             "labels": [],
         }
     )
@@ -188,8 +190,10 @@ def finished_item(ctx: Ctx, chat: int, status: str = "DONE") -> str:
 
 # expect: "annotated" (exactly one sendPhoto), "as document" (the annotated image is past
 # sendPhoto's limits, e.g. an aspect ratio over 20, so it comes as exactly one sendDocument
-# with the caption, and no photo), ("reply", text) (one message containing text, no photo),
-# "silent" (nothing sent to the chat), plus the HTTP status the input must get.
+# with the caption, and no photo), ("reply", text) (exactly one message with polybot's text,
+# no photo), ("reply", FailureReason) (the worker failed the chat's item for that reason, and
+# exactly one message is what polybot words of that item), "silent" (nothing sent to the
+# chat), plus the HTTP status the input must get.
 NOT_A_TELEGRAM_PHOTO = {"very-wide", "very-tall"}  # 8000x24 and 24x8000: ratio 333
 CASES = [
     *[
@@ -201,9 +205,14 @@ CASES = [
         "pixel-bomb-dimensions",
         doc_bytes(samples.pixel_bomb(), "bomb.png"),
         200,
-        ("reply", TOO_LARGE),
+        ("reply", FailureReason.TOO_MANY_PIXELS),
     ),
-    ("truncated-jpeg", doc_bytes(samples.truncated_jpeg(), "cut.jpg"), 200, ("reply", "damaged")),
+    (
+        "truncated-jpeg",
+        doc_bytes(samples.truncated_jpeg(), "cut.jpg"),
+        200,
+        ("reply", FailureReason.DAMAGED),
+    ),
     (
         "zero-bytes-file",  # the emulator (like Telegram) refuses empty uploads: a raw update
         raw(
@@ -218,33 +227,33 @@ CASES = [
             }
         ),
         200,
-        ("reply", "send it again"),
+        ("reply", replies.RESEND),
     ),
     (
         "text-named-jpg",
         doc_bytes(b"just some text\n" * 20, "notes.jpg"),
         200,
-        ("reply", CANNOT_READ),
+        ("reply", FailureReason.NOT_AN_IMAGE),
     ),
     (
         "html-named-jpg",
         doc_bytes(b"<!doctype html><h1>hi</h1>", "page.jpg"),
         200,
-        ("reply", CANNOT_READ),
+        ("reply", FailureReason.NOT_AN_IMAGE),
     ),
     (
         "pdf-claiming-image-png",
         doc_bytes(b"%PDF-1.4\n%%EOF", "x.png", "image/png"),
         200,
-        ("reply", CANNOT_READ),
+        ("reply", FailureReason.NOT_AN_IMAGE),
     ),
     (
         "jpeg-claiming-octet-stream",
         doc_bytes(sample_image("bus.jpg").read_bytes(), "bus.bin", "application/octet-stream"),
         200,
-        ("reply", NOT_IMAGE),
+        ("reply", replies.NOT_AN_IMAGE),
     ),
-    ("text", raw(message={"text": "hello"}), 200, ("reply", HELP)),
+    ("text", raw(message={"text": "hello"}), 200, ("reply", replies.HELP)),
     (
         "command-start",
         raw(
@@ -254,7 +263,7 @@ CASES = [
             }
         ),
         200,
-        ("reply", HELP),
+        ("reply", replies.HELP),
     ),
     (
         "sticker",
@@ -272,13 +281,13 @@ CASES = [
             }
         ),
         200,
-        ("reply", UNSUPPORTED),
+        ("reply", replies.UNSUPPORTED),
     ),
     (
         "voice",
         raw(message={"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3}}),
         200,
-        ("reply", UNSUPPORTED),
+        ("reply", replies.UNSUPPORTED),
     ),
     (
         "video",
@@ -294,17 +303,17 @@ CASES = [
             }
         ),
         200,
-        ("reply", UNSUPPORTED),
+        ("reply", replies.UNSUPPORTED),
     ),
     (
         "location",
         raw(message={"location": {"latitude": 32.08, "longitude": 34.78}}),
         200,
-        ("reply", UNSUPPORTED),
+        ("reply", replies.UNSUPPORTED),
     ),
     ("album-of-3-photos", album, 200, "annotated x3"),
     ("photo-long-unicode-caption", photo_with_caption, 200, "annotated"),
-    ("edited-message", direct(edited_message={"text": "edited"}), 200, ("reply", EDITED)),
+    ("edited-message", direct(edited_message={"text": "edited"}), 200, ("reply", replies.EDITED)),
     ("edited-message-via-telegram", raw(edited_message={"text": "edited"}), None, "silent"),
     (
         "channel-post",
@@ -320,16 +329,43 @@ CASES = [
     ("body-json-without-update-id", body(b'{"message": {"text": "hi"}}'), 400, "silent"),
     ("body-update-id-string", body(b'{"update_id": "7"}'), 400, "silent"),
     ("body-huge-2mib", body(b'{"update_id": 1, "x": "' + b"a" * (2 << 20) + b'"}'), 413, "silent"),
-    ("body-wrong-content-type", body(valid_update_json, "text/plain"), 200, ("reply", HELP)),
+    (
+        "body-wrong-content-type",
+        body(valid_update_json, "text/plain"),
+        200,
+        ("reply", replies.HELP),
+    ),
     ("results-missing-id", results(), 400, "silent"),
     ("results-malformed-id", results(pid="../../etc/passwd"), 400, "silent"),
     ("results-uuid1-id", results(pid=str(uuid.uuid1())), 400, "silent"),
     ("results-unknown-id", results(pid=str(uuid.uuid4())), 404, "silent"),
     ("results-not-finished", results(pid="pending"), 409, "silent"),
-    ("results-already-answered", results(pid="answered"), 200, ("reply", "person: 2")),
+    (
+        "results-already-answered",
+        results(pid="answered"),
+        200,
+        ("reply", replies.caption(ANSWERED_COUNTS)),
+    ),
     ("results-wrong-method-get", results("GET", pid=str(uuid.uuid4())), 405, "silent"),
     ("results-wrong-method-put", results("PUT", pid=str(uuid.uuid4())), 405, "silent"),
 ]
+
+
+def expected_text(stack, chat: int, want: str | FailureReason) -> str | None:
+    """polybot's text for a ("reply", want) case; for a FailureReason, what polybot words of
+    the chat's failed item (None until the worker failed it), which must fail for `want`."""
+    if not isinstance(want, FailureReason):  # a StrEnum: a str too, so asked first
+        return want
+    failed = [p for p in chat_predictions(stack.table(), chat) if p.status == FAILED]
+    if not failed:
+        return None
+    [prediction] = failed
+    assert prediction.failure and prediction.failure.reason is want, prediction
+    return answer(prediction)
+
+
+def texts_of(messages: Iterable[dict]) -> list[str]:
+    return [m.get("text") or m.get("caption") or "" for m in messages]
 
 
 def settle(stack, chat: int, expect) -> list[dict]:
@@ -344,10 +380,9 @@ def settle(stack, chat: int, expect) -> list[dict]:
     else:
         stack.wait_for(
             chat,
-            lambda ms: any(
-                m["method"] == "sendMessage"
-                and expect[1].lower() in (m.get("text") or m.get("caption") or "").lower()
-                for m in ms
+            lambda ms: (
+                (text := expected_text(stack, chat, expect[1])) is not None
+                and text in texts_of(m for m in ms if m["method"] == "sendMessage")
             ),
             240,
         )
@@ -362,7 +397,7 @@ def test_bad_input_gets_a_clear_answer(ctx, observe, name, act, status, expect):
     assert got == status, f"{name}: HTTP {got}, expected {status}"
     messages = settle(ctx.stack, chat, expect)
     photos = [m for m in messages if m["method"] == "sendPhoto"]
-    texts = [m.get("text") or m.get("caption") or "" for m in messages]
+    texts = texts_of(messages)
     if expect == "silent":
         assert messages == [], messages
     elif expect == "as document":
@@ -374,7 +409,7 @@ def test_bad_input_gets_a_clear_answer(ctx, observe, name, act, status, expect):
         assert len(photos) == n, messages
     else:
         assert photos == [], messages
-        assert sum(expect[1].lower() in t.lower() for t in texts) == 1, messages
+        assert texts.count(expected_text(ctx.stack, chat, expect[1])) == 1, messages
     observe(
         f"bad input: {name}",
         http=got,
@@ -389,7 +424,9 @@ def test_after_all_bad_input_the_next_photo_is_served(ctx, observe):
     chat = next(_chats)
     assert stack.send_photo(chat, sample_image("bus.jpg").read_bytes())["webhook_status"] == 200
     photo = stack.wait_for_photo(chat, timeout=240)
-    assert "bus: 1" in photo["caption"]
+    [prediction] = chat_predictions(stack.table(), chat)
+    assert prediction.counts.get("bus") == 1, prediction.counts
+    assert photo["caption"] == answer(prediction)
     assert stack.process.poll() is None
     assert sorted(stack.alive_pids()) == before, "a process of the stack died or restarted"
     deliveries = stack.emulator_client().deliveries()
