@@ -12,11 +12,12 @@ import pytest
 import yaml
 from cfnlint.decode import decode
 
-from tests.delivery.hook_harness import BLUE_GREEN, IN_PLACE, ROOT, assemble_bundle
+from delivery.lifecycle import BLOCK_TRAFFIC, BLUE_GREEN, IN_PLACE
+from tests.delivery.hook_harness import ROOT, assemble_bundle
 from tests.support.git import git_mode
 
 # Every hook CodeDeploy runs for EC2/on-premises, in lifecycle order (in place, then traffic).
-EC2_HOOKS = [*BLUE_GREEN, "BeforeBlockTraffic", "AfterBlockTraffic"]
+EC2_HOOKS = [*BLUE_GREEN, *BLOCK_TRAFFIC]
 APPSPECS = sorted((ROOT / "appspecs").glob("*/appspec.yml"))
 SERVICES = [p.parent.name for p in APPSPECS]
 BUILDSPECS = sorted((ROOT / "buildspecs").glob("*.yml"))
