@@ -204,22 +204,10 @@ def run(target, rate, count, interval, timeout, progress=True, lines=False) -> O
 
     def monitor() -> None:
         while True:
-            visible, in_flight = target.injector.depth()
-            done = target.done()
-            desired, in_service, cpu = target.group()
-            sample = Sample(
-                time.perf_counter() - started,
-                visible,
-                in_flight,
-                done,
-                in_service,
-                desired,
-                cpu,
-                offered[0],
-            )
+            sample = _sample(target, time.perf_counter() - started, offered[0])
             outcome.samples.append(sample)
-            bar.n = done
-            bar.set_postfix(queue=visible, in_flight=in_flight, refresh=False)
+            bar.n = sample.done
+            bar.set_postfix(queue=sample.visible, in_flight=sample.in_flight, refresh=False)
             bar.refresh()
             if lines:
                 tqdm.write(status_line(sample), file=sys.stderr)
@@ -235,18 +223,29 @@ def run(target, rate, count, interval, timeout, progress=True, lines=False) -> O
     outcome.send_seconds = time.perf_counter() - started
     outcome.sent = sum(r.ok for r in results)
     outcome.send_failures = count - outcome.sent
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        last = outcome.samples[-1] if outcome.samples else None
-        if last and last.done >= outcome.sent and last.visible + last.in_flight == 0:
-            outcome.drain_seconds = max(0.0, last.t - outcome.send_seconds)
-            break
-        time.sleep(min(interval / 2, 1.0))
+    _wait_for_drain(outcome, timeout, interval)
     stop.set()
     watcher.join(interval * 4 + 30)
     bar.close()
     _account(target, outcome)
     return outcome
+
+
+def _sample(target, t: float, offered: int) -> Sample:
+    visible, in_flight = target.injector.depth()
+    desired, in_service, cpu = target.group()
+    return Sample(t, visible, in_flight, target.done(), in_service, desired, cpu, offered)
+
+
+def _wait_for_drain(outcome: Outcome, timeout: float, interval: float) -> None:
+    """Until the monitor's last sample shows every sent photo done and the queue empty."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        last = outcome.samples[-1] if outcome.samples else None
+        if last and last.done >= outcome.sent and last.visible + last.in_flight == 0:
+            outcome.drain_seconds = max(0.0, last.t - outcome.send_seconds)
+            return
+        time.sleep(min(interval / 2, 1.0))
 
 
 def _account(target, outcome: Outcome) -> None:

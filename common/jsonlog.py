@@ -80,11 +80,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def read_records(lines: Iterable[str], name: str | None = None) -> Iterator[dict]:
-    """The records JsonFormatter wrote, parsed back (lines that are not one are skipped), only
-    those of event `name` when given. Readers of log files use this, not text matching."""
+    """The records JsonFormatter wrote, parsed back, only those of event `name` when given.
+    A line may carry a prefix before the record (honcho's "12:00:01 yolo5.1 | "); lines that
+    hold no record (a banner, a traceback) are skipped. Readers of log files use this, not
+    text matching."""
     for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
         try:
-            record = json.loads(line)
+            record = json.loads(line[start:])
         except ValueError:
             continue
         if isinstance(record, dict) and (name is None or record.get("event") == name):

@@ -34,6 +34,7 @@ import boto3
 import psutil
 import requests
 
+from common.jsonlog import read_records
 from local import lifeline, procfile
 from local.config import ROOT, LocalConfig
 from local.launch import read_env_file
@@ -169,7 +170,8 @@ class LocalStack:
 
     def _workers_ready(self) -> bool:
         if "up" in self.services:
-            ready = self.services["up"].log().count('"event": "worker.ready"')
+            log = self.services["up"].log().splitlines()
+            ready = sum(1 for _ in read_records(log, "worker.ready"))
             return ready >= int(self.env["WORKERS"])
         workers = self.workers()
         return bool(workers) and all(self.health_file(w.name).exists() for w in workers)

@@ -111,7 +111,8 @@ def test_read_records_parses_what_the_formatter_wrote_and_skips_the_rest():
     record.__dict__.update(event("prediction.done", timings={"inference_cpu_ms": 41.5}))
     other = logging.LogRecord("w", logging.INFO, __file__, 1, "hi", None, None)
     other.__dict__.update(event("worker.ready"))
-    lines = [formatter.format(record), "Traceback (not JSON)", formatter.format(other), "[1]"]
+    prefixed = f"12:00:01 yolo5.1 | {formatter.format(other)}"  # as honcho writes it
+    lines = [formatter.format(record), "Traceback (not JSON)", prefixed, "[1]", "a {b"]
     assert [r["event"] for r in read_records(lines)] == ["prediction.done", "worker.ready"]
     (done,) = read_records(lines, "prediction.done")
     assert done["timings"] == {"inference_cpu_ms": 41.5}

@@ -3,19 +3,12 @@
 
 from __future__ import annotations
 
-import json
+from common.jsonlog import read_records
 
 
 def records(text: str) -> list[dict]:
     """Every JSON record in a log; other lines (a server's banner, a crash) are skipped."""
-    found = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue
-    return found
+    return list(read_records(text.splitlines()))
 
 
 def events(text: str, name: str, **fields: object) -> list[dict]:
