@@ -107,25 +107,30 @@ def wait_in_flight(stack: LocalStack) -> None:
     wait_until(lambda: queue_depths(stack)["jobs_in_flight"] >= 1, 60, "job in flight", stack)
 
 
-def wait_inferring(stack: LocalStack, worker) -> None:
-    """Until the job is on the model: received, then the worker has burnt a CPU-second on it.
+def cpu_seconds(worker) -> float:
+    """The worker process's CPU time so far (local.launch execs the worker: same pid)."""
+    times = psutil.Process(worker.pid).cpu_times()
+    return times.user + times.system
 
-    Receiving, downloading, decoding and letterboxing bus.jpg cost a few tens of
-    CPU-milliseconds; inference at 3200 px costs about a CPU-second on a fast host (more on a
-    slow one), so a worker past 0.3 CPU-seconds of work is on the model whatever the machine's
-    load, with most of the inference still ahead. (A full CPU-second was the threshold once:
-    on a host where inference takes about that long, the job finished first.) Callers check
-    the worker had not finished it.
+
+def wait_inferring(stack: LocalStack, worker, idle: float) -> None:
+    """Until the job is on the model: the worker has spent 0.3 CPU-seconds since `idle`, its
+    CPU time read before the photo was sent.
+
+    Receiving, downloading, decoding and letterboxing bus.jpg cost about a tenth of a
+    CPU-second; inference at 3200 px costs 0.8 (a fast host) to over a CPU-second, so a worker
+    0.3 CPU-seconds into the job is on the model, with most of the inference still ahead.
+    The baseline is read before the send, and the wait is on the worker's CPU alone: read after
+    the send, and after a poll of the queue's depth, it let a fast host finish the job before
+    the signal came (seen in CI). Callers check the worker had not finished it.
     """
-    process = psutil.Process(worker.pid)
-
-    def cpu() -> float:
-        times = process.cpu_times()
-        return times.user + times.system
-
-    idle = cpu()
-    wait_in_flight(stack)
-    wait_until(lambda: cpu() - idle >= 0.3, 120, "the worker on the model", stack, interval=0.05)
+    wait_until(
+        lambda: cpu_seconds(worker) - idle >= 0.3,
+        120,
+        "the worker on the model",
+        stack,
+        interval=0.02,
+    )
 
 
 def assert_settled(stack: LocalStack) -> dict[str, int]:
@@ -248,8 +253,9 @@ def test_a_second_job_for_a_finished_prediction_is_answered_once(healthy, observ
 def test_worker_sigkill_mid_inference_job_picked_up_by_a_new_worker(healthy, observe):
     stack, chat = healthy, 71004
     (victim,) = stack.workers()
+    idle = cpu_seconds(victim)
     stack.send_photo(chat, BUS)
-    wait_inferring(stack, victim)
+    wait_inferring(stack, victim, idle)
     killed_at = time.monotonic()
     victim.process.send_signal(signal.SIGKILL)
     assert victim.process.wait(timeout=10) == -signal.SIGKILL
@@ -271,8 +277,9 @@ def test_worker_sigkill_mid_inference_job_picked_up_by_a_new_worker(healthy, obs
 def test_worker_sigterm_mid_job_drains_and_exits_zero(healthy, observe):
     stack, chat = healthy, 71005
     (worker,) = stack.workers()
+    idle = cpu_seconds(worker)
     stack.send_photo(chat, BUS)
-    wait_inferring(stack, worker)
+    wait_inferring(stack, worker, idle)
     assert not done_for(worker, chat)  # the signal arrives mid-inference
     started = time.monotonic()
     code = stack.stop(worker, signal.SIGTERM, timeout=120)
@@ -296,12 +303,17 @@ def test_worker_sigterm_mid_job_drains_and_exits_zero(healthy, observe):
 
 def test_polybot_down_when_the_worker_calls_results_then_back(healthy, observe):
     stack, chat = healthy, 71006
-    stack.send_photo(chat, BUS)
-    wait_in_flight(stack)
-    polybot = stack.services["polybot"]
-    assert stack.stop(polybot, signal.SIGTERM) == 0
-    down_at = time.monotonic()
     (worker,) = stack.workers()
+    # The worker is paused while the photo comes in and polybot goes down, so its /results call
+    # surely finds polybot down: on a fast host it could otherwise answer first (seen in CI).
+    worker.process.send_signal(signal.SIGSTOP)
+    try:
+        stack.send_photo(chat, BUS)
+        polybot = stack.services["polybot"]
+        assert stack.stop(polybot, signal.SIGTERM) == 0
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+    down_at = time.monotonic()
     wait_until(
         lambda: events(worker.log(), "results_call.failed"), 120, "failed results call", stack
     )
