@@ -123,6 +123,12 @@ class _ProxyServer(ThreadingHTTPServer):
         with self._lock:
             self.counts[operation] += 1
 
+    def take_counts(self) -> Counter[str]:
+        """The counts since the last call; the next window starts empty."""
+        with self._lock:
+            counts, self.counts = self.counts, Counter()
+        return counts
+
     def _owner(self, port: int) -> str:
         """The label of the local process that holds this client port (keep-alive connections
         keep their port, so the socket table is read once per new connection)."""
@@ -157,17 +163,8 @@ class AwsProxy:
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_port}"
 
-    @property
-    def delays_ms(self) -> dict[str, float]:
-        return dict(self._server.delays_ms)
-
-    def set_delays(self, delays_ms: dict[str, float]) -> None:
-        self._server.delays_ms = dict(delays_ms)
-
     def take_counts(self) -> Counter[str]:
-        with self._server._lock:
-            counts, self._server.counts = self._server.counts, Counter()
-        return counts
+        return self._server.take_counts()
 
 
 @contextmanager

@@ -77,7 +77,7 @@ class WorkerRig:
                 self.proxy = self._stack.enter_context(aws_proxy(moto_url, self.aws_delays_ms))
                 self._endpoint = self.proxy.url
             self.session = session
-            self.resources = resources = create_resources(bound_to(session, moto_url), "bench", 60)
+            resources = create_resources(bound_to(session, moto_url), "bench", 60)
             self.injector = JobInjector(bound_to(session, moto_url), resources)
             for index in range(self.processes):
                 self.workers.append(self._start_worker(index, resources, stub_url))

@@ -132,8 +132,7 @@ class TelegramClient:
         # calls' own time counts too), so /results answers within the worker's patience.
         self.max_wait = max_wait
         self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        self.backoff = Backoff(base_delay, max_delay)  # the waits between attempts
         self._sleep = sleep
         self._clock = clock
 
@@ -227,7 +226,7 @@ class TelegramClient:
             if not isinstance(error, TelegramUnavailable) or attempt == self.attempts:
                 raise error from None
             if wait is None:
-                wait = Backoff(self.base_delay, self.max_delay).delay(attempt)
+                wait = self.backoff.delay(attempt)
             spent = max(waited, self._clock() - started)  # sleeps alone, when sleep is a fake
             if spent + wait > self.max_wait:
                 raise TelegramUnavailable(method, f"{error.reason}; retry budget spent") from None

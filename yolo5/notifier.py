@@ -46,8 +46,7 @@ class ResultsNotifier:
     ) -> None:
         self.results_url = results_url
         self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
+        self.backoff = Backoff(base_delay, max_delay)  # the waits between attempts
         self.timeout = timeout
         self._sleep = sleep
         self._local = threading.local()  # one requests.Session per I/O thread
@@ -84,7 +83,7 @@ class ResultsNotifier:
                     ),
                 )
             if attempt < self.attempts:
-                self._sleep(Backoff(self.base_delay, self.max_delay).delay(attempt))
+                self._sleep(self.backoff.delay(attempt))
         return Notified.UNAVAILABLE
 
     def _session(self) -> requests.Session:

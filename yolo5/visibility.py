@@ -7,7 +7,7 @@ finish without delete (left to come back after the visibility timeout, or to mov
 dead-letter queue). Nothing else deletes, releases or stops tracking a message: the stages
 return an Outcome, and the worker passes it to finish(). A message that is never ended is
 extended until the worker stops, so an outcome path that skipped this would show up as a
-message that never comes back (tests/yolo5/test_worker.py checks every Outcome ends here).
+message that never comes back (tests/yolo5/test_processing.py checks every Outcome ends here).
 
 A background thread extends the visibility timeout of every tracked message a little before it
 would expire, so a slow job is not handed to a second worker. release_all() gives everything
